@@ -1,0 +1,1 @@
+"""Panel dashboard for msgl (issue: the dashboard). Built on msgl_core's public API only."""
