@@ -1,0 +1,41 @@
+"""Measure `msgl data build` from scratch: wall time, peak memory (RSS) and cache size on disk.
+
+Usage: python benchmarks/data_build.py [--data-dir DIR] [--out benchmarks/out/data_build.json]
+Targets (issue: DRB dataset): peak memory <= 4 GB on the 2-core machine, cache <= 200 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/data_build.json"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as cache:
+        command = [sys.executable, "-m", "msgl_core", "data", "build", "--cache-dir", cache]
+        if args.data_dir:
+            command += ["--data-dir", args.data_dir]
+        start = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        seconds = time.perf_counter() - start
+        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        size_mb = sum(f.stat().st_size for f in Path(cache).rglob("*") if f.is_file()) / 2**20
+    result = {"build_seconds": round(seconds, 1), "peak_rss_mb": round(peak_mb), "cache_mb": round(size_mb, 1)}
+    print(f"{'build time':<12}{result['build_seconds']:>8} s\n{'peak RSS':<12}{result['peak_rss_mb']:>8} MB\n"
+          f"{'cache size':<12}{result['cache_mb']:>8} MB")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
