@@ -1,4 +1,4 @@
-"""The ``msgl`` command line. Subcommands: ``msgl data build``, ``msgl data info``."""
+"""The ``msgl`` command line: ``data build|info``, ``train``, ``evaluate``, ``predict``, ``variants``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from msgl_core.config import RunConfig
 from msgl_core.data.build import build_dataset, load_dataset
 
 app = typer.Typer(help="Multi-Scale Graph Learning for DRB stream temperature.", no_args_is_help=True,
@@ -77,6 +78,91 @@ def data_info(data_dir: DataDir = None, cache_dir: CacheDir = None,
         typer.echo(f"preset {name}: outlet {preset['outlet_seg_id_nat']}, {preset['n_segments']} segments, "
                    f"{preset['n_reaches']} reaches - {preset['description']}")
     typer.echo(f"cache: {info['cache']}")
+
+
+@app.command("train")
+def train(
+    config: Annotated[Optional[Path], typer.Option("--config", help="YAML run config; options below override it.")] = None,
+    variant: Annotated[Optional[str], typer.Option(help="Registry variant (see `msgl variants`).")] = None,
+    basin: Annotated[Optional[str], typer.Option(help="drb, a preset name, or an outlet seg_id_nat.")] = None,
+    sparsity: Annotated[Optional[float], typer.Option(help="Kept fraction of fine training obs, (0, 1].")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Model seed.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Training epochs.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda.")] = None,
+    holdout_segments: Annotated[Optional[str], typer.Option(
+        "--holdout-segments", help="Comma-separated seg_id_nat withheld from training (ungauged test).")] = None,
+    early_stopping: Annotated[Optional[int], typer.Option(help="Patience in epochs.")] = None,
+    faithful_step: Annotated[Optional[bool], typer.Option(help="MSGL: the official 6-pass step.")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads.")] = None,
+    run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Folder of this run.")] = None,
+    runs_dir: Annotated[Optional[Path], typer.Option("--runs-dir", help="Run cache (else $MSGL_RUNS_DIR, runs/).")] = None,
+    data_dir: DataDir = None, cache_dir: CacheDir = None,
+) -> None:
+    """Train a model (or load the cached run with the same config and data)."""
+    from msgl_core.runs import train_or_load
+
+    overrides = {k: v for k, v in {
+        "variant": variant, "basin": basin, "sparsity": sparsity, "seed": seed, "epochs": epochs,
+        "device": device, "early_stopping": early_stopping, "faithful_step": faithful_step, "threads": threads,
+        "holdout_segments": None if holdout_segments is None else [s for s in holdout_segments.split(",") if s],
+    }.items() if v is not None}
+    try:
+        cfg = (RunConfig.from_yaml(config) if config else RunConfig()).with_overrides(**overrides)
+        run = train_or_load(cfg, load_dataset(data_dir, cache_dir), runs_dir, run_dir)
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        _fail(error)
+    typer.echo(f"test RMSE {run.test_rmse:.3f} °C  ({run.path})")
+
+
+@app.command("evaluate")
+def evaluate_run(run_dir: Annotated[Path, typer.Option("--run-dir", help="A trained run's folder.")],
+                 as_json: Annotated[bool, typer.Option("--json", help="Print the full JSON report.")] = False) -> None:
+    """Test-period metrics (RMSE, MAE, bias in °C; NSE, KGE) overall, per reach and per month."""
+    from msgl_core.runs import load_run
+
+    try:
+        run = load_run(run_dir)
+    except (ValueError, FileNotFoundError) as error:
+        _fail(error)
+    if as_json:
+        typer.echo(json.dumps(run.metrics, indent=2))
+        return
+    for section in ("fine", "holdout", "coarse"):
+        if section in run.metrics:
+            o = run.metrics[section]["overall"]
+            typer.echo(f"{section:<8} RMSE {o['rmse']:.3f} °C  MAE {o['mae']:.3f}  bias {o['bias']:+.3f}  "
+                       f"NSE {o['nse']:.3f}  KGE {o['kge']:.3f}  n={o['n_obs']}")
+
+
+@app.command("predict")
+def predict(run_dir: Annotated[Path, typer.Option("--run-dir", help="A trained run's folder.")],
+            out: Annotated[Path, typer.Option("--out", help="NetCDF file to write.")],
+            device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+            data_dir: DataDir = None, cache_dir: CacheDir = None) -> None:
+    """Predict daily temperature for every reach of the run's domain over the whole record."""
+    from msgl_core.runs import load_run, write_predictions
+
+    try:
+        path = write_predictions(load_run(run_dir), load_dataset(data_dir, cache_dir), out, device)
+    except (ValueError, FileNotFoundError) as error:
+        _fail(error)
+    typer.echo(str(path))
+
+
+@app.command("variants")
+def variants(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List the model variants with their data needs and citation."""
+    from msgl_core.registry import get_variant, variant_names
+
+    rows = [{"name": n, "description": v.description, "citation": v.citation, "uses_fine_obs": v.uses_fine_obs,
+             "uses_coarse_obs": v.uses_coarse_obs, "uses_simulation": v.uses_simulation}
+            for n in variant_names() for v in [get_variant(n)]]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        uses = ", ".join(k[5:] for k in ("uses_fine_obs", "uses_coarse_obs", "uses_simulation") if row[k])
+        typer.echo(f"{row['name']:<12} {row['description']} [{uses}]\n{'':<12} {row['citation']}")
 
 
 def main() -> None:

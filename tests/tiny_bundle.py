@@ -1,6 +1,6 @@
 """A tiny DRB-like bundle written in code: 5 NHM segments (one split into two subsegments).
 
-Topology (seg_id_nat): 101 → 103, 102 → 103 (joins the split segment 103 at its split point),
+Observations follow the air temperature (see N_COARSE_OBS, N_FINE_OBS). Topology (seg_id_nat): 101 → 103, 102 → 103 (joins the split segment 103 at its split point),
 103 → 104 → 105 (outlet). COMIDs per segment: 101: 2, 102: 1, 103: 2 + 1, 104: 3, 105: 1,
 so the fine network has 10 reaches.
 """
@@ -28,6 +28,14 @@ SUBSEGMENTS = [  # subseg_id, seg_id_nat (None = upper half), parent, to_subseg,
 ]
 SEGMENT_IDS = [101, 102, 103, 104, 105]
 N_REACHES = 10
+#: Observed segment-days: 103 once (two subsegment rows averaged), 105 daily; a NaN row is dropped.
+N_COARSE_OBS = 1 + len(TIME)
+#: Observed reach-days: site S-on-101 daily on reach 101_1, S-on-104 every third day on 104_1; the
+#: site 'S-far' (>250 m from its segment) is dropped.
+N_FINE_OBS = len(TIME) + len(TIME[::3])
+#: Periods for training tests on the tiny record (inclusive).
+PERIODS = {"train_periods": [("2000-01-01", "2000-02-15")], "val_periods": [("2000-02-16", "2000-03-10")],
+           "test_periods": [("2000-03-11", "2000-03-31")]}
 
 
 def segments_frame() -> gpd.GeoDataFrame:
@@ -72,20 +80,21 @@ def write_tiny_bundle(root: Path) -> Path:
         "subseg_id": ["1_1", "4_1", "5_1"],
     }, geometry=[Point(-74.999, 40.999), Point(-74.9001, 40.79), Point(-74.80, 40.65)], crs=4326)
     sites.to_file(root / "obs/sites.gpkg", layer="sites", driver="GPKG")
+    rng = np.random.default_rng(0)
+    air = 5 + 10 * np.sin(np.arange(len(TIME)) / 58)[:, None] + rng.normal(0, 1, (len(TIME), len(SEGMENT_IDS)))
+    every3 = TIME[::3]
     pd.DataFrame({
-        "site_id": ["S-on-101", "S-on-101", "S-on-104", "S-far"],
-        "date": pd.to_datetime(["2000-01-05", "2000-01-06", "2000-01-05", "2000-01-05"]),
-        "mean_temp_c": [3.0, 4.0, 5.0, 6.0],
+        "site_id": ["S-on-101"] * len(TIME) + ["S-on-104"] * len(every3) + ["S-far"] * len(TIME),
+        "date": TIME.append(every3).append(TIME),
+        "mean_temp_c": np.concatenate([0.9 * air[:, 0] + 1, 0.9 * air[::3, 3] + 2, air[:, 4]]),
     }).to_parquet(root / "obs/temp_site_daily.parquet")
     pd.DataFrame({
-        "seg_id_nat": [103, 103, 105, 105],
-        "subseg_id": ["3_1", "3_2", "5_1", "5_1"],
-        "date": pd.to_datetime(["2000-01-10", "2000-01-10", "2000-01-10", "2000-02-01"]),
-        "mean_temp_c": [2.0, 4.0, 7.0, np.nan],
+        "seg_id_nat": [103, 103] + [105] * len(TIME) + [104],
+        "subseg_id": ["3_1", "3_2"] + ["5_1"] * len(TIME) + ["4_1"],
+        "date": pd.DatetimeIndex(["2000-01-10", "2000-01-10"]).append(TIME).append(pd.DatetimeIndex(["2000-01-01"])),
+        "mean_temp_c": np.concatenate([[2.0, 4.0], 0.8 * air[:, 4] + 2, [np.nan]]),
     }).to_parquet(root / "obs/temp_segment_daily.parquet")
-    rng = np.random.default_rng(0)
     shape = (len(TIME), len(SEGMENT_IDS))
-    air = 5 + 10 * np.sin(np.arange(len(TIME)) / 58)[:, None] + rng.normal(0, 1, shape)
     sntemp = xr.Dataset(
         {
             "seg_tave_air": (("time", "seg_id_nat"), air, {"units": "degC"}),

@@ -12,16 +12,14 @@ import pytest
 from msgl_core.data import MultiscaleData, build_dataset, fine_drivers, load_dataset, subnetwork
 from msgl_core.data.network import LAPSE_RATE_C_PER_M
 from msgl_core.errors import DataError
-from tests.tiny_bundle import N_REACHES
+from tests.tiny_bundle import N_COARSE_OBS, N_FINE_OBS, N_REACHES
 
 
 def test_info_counts(tiny_data: MultiscaleData) -> None:
     info = tiny_data.info()
     assert (info["n_segments"], info["n_reaches"]) == (5, N_REACHES)
-    # Segment 103's two subsegment rows on 2000-01-10 are one segment-day; the NaN row is dropped.
-    assert info["n_coarse_obs"] == 2
-    # The far site (>250 m from its segment) is dropped; 3 reach-days on 2 reaches remain.
-    assert (info["n_fine_obs"], info["n_fine_obs_reaches"]) == (3, 2)
+    assert info["n_coarse_obs"] == N_COARSE_OBS
+    assert (info["n_fine_obs"], info["n_fine_obs_reaches"]) == (N_FINE_OBS, 2)
     assert (info["time_start"], info["time_end"]) == ("2000-01-01", "2000-03-31")
     assert info["drivers"] == ["seg_tave_air", "seginc_swrad", "seg_rain", "seginc_potet"]
 
@@ -29,12 +27,11 @@ def test_info_counts(tiny_data: MultiscaleData) -> None:
 def test_observations_are_aggregated_and_snapped(tiny_data: MultiscaleData) -> None:
     coarse = tiny_data.coarse["water_temp_obs"]
     assert float(coarse.sel(time="2000-01-10", segment=103)) == pytest.approx(3.0)  # mean of 2 and 4
-    fine = tiny_data.fine["water_temp_obs"].to_series().dropna()
-    assert fine.to_dict() == {
-        (np.datetime64("2000-01-05"), "101_1"): 3.0,
-        (np.datetime64("2000-01-05"), "104_1"): 5.0,
-        (np.datetime64("2000-01-06"), "101_1"): 4.0,
-    }
+    fine = tiny_data.fine["water_temp_obs"]
+    observed = fine.notnull().sum("time").to_series()
+    assert observed[observed > 0].to_dict() == {"101_1": 91, "104_1": 31}
+    air = tiny_data.coarse["seg_tave_air"].sel(segment=101, time="2000-01-05")
+    assert float(fine.sel(reach="101_1", time="2000-01-05")) == pytest.approx(0.9 * float(air) + 1, abs=1e-4)
 
 
 def test_every_variable_has_units_and_long_name(tiny_data: MultiscaleData) -> None:

@@ -1,0 +1,254 @@
+"""The one place where labelled xarray data become torch tensors.
+
+``prepare(data, cfg)`` selects the run's domain (a sub-basin or the whole DRB), builds the graph
+matrices (spec §2.7–2.8), applies the sparsity mask and the ungauged hold-out, fits the scalers on
+training days (spec §2.3–2.4) and returns :class:`PreparedData`. ``batch(prepared, window)`` then
+cuts one window. Fine-scale drivers are gathered from the parent segments per window (they are
+not materialised for the whole record).
+
+Model inputs, in the same semantic order at both scales (MSGL shares one RGCN between them):
+``slope, elevation_m, width_m, seg_tave_air, seginc_swrad, seg_rain, seginc_potet``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from msgl_core.config import RunConfig
+from msgl_core.data.basins import subnetwork
+from msgl_core.data.build import MultiscaleData
+from msgl_core.data.bundle import DRIVER_UNITS
+from msgl_core.data.masking import sparsity_mask
+from msgl_core.data.splits import Window, period_mask, windows
+from msgl_core.data.timeseries import AIR_TEMP, OBS, REACH, SEGMENT, SIM, STATIC, TIME
+from msgl_core.graph import mixed_matrix, to_sparse, updown_adjacency
+
+STATIC_FEATURES = tuple(STATIC)
+DRIVERS = tuple(DRIVER_UNITS)
+FEATURES = STATIC_FEATURES + DRIVERS
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """Per-feature z-scoring: ``(x - mean) / std``; ``mean``, ``std``: (features,) in input units."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """Standardise ``x`` (..., features)."""
+        return (x - self.mean) / self.std
+
+    def invert(self, z: np.ndarray) -> np.ndarray:
+        """Undo :meth:`apply`."""
+        return z * self.std + self.mean
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One window of both scales, standardised; NaN marks a missing target.
+
+    Shapes:
+        x_coarse: (segments, time, features); x_fine: (reaches, time, features)
+        y_coarse, sim_coarse: (segments, time); y_fine, sim_fine: (reaches, time)
+        (targets NaN outside the window's scored days)
+    """
+
+    x_coarse: Tensor
+    x_fine: Tensor
+    y_coarse: Tensor
+    y_fine: Tensor
+    sim_coarse: Tensor
+    sim_fine: Tensor
+
+    def to(self, device: torch.device) -> Batch:
+        """The same batch on ``device``."""
+        return Batch(*(getattr(self, f).to(device) for f in self.__dataclass_fields__))
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """A run's domain as arrays, ready to cut into :class:`Batch` windows.
+
+    Attributes:
+        segment_ids: (segments,) ``seg_id_nat``, ascending; reach_ids: (reaches,) reach ids.
+        time: (time,) daily dates of the whole record.
+        parent: (reaches,) position of each reach's parent segment.
+        adjacency_coarse, adjacency_fine, mixed: sparse graph matrices (spec §2.7–2.8).
+        x_static_coarse: (segments, 3), x_static_fine: (reaches, 3), standardised statics.
+        drivers: (segments, time, 4) raw coarse drivers; air_correction: (reaches,) °C.
+        driver_scalers: coarse and fine :class:`Scaler` of the 4 drivers.
+        y_coarse: (time, segments) °C targets (hold-out removed); y_fine: (time, reaches) °C
+            targets after sparsity masking and hold-out; y_fine_all: unmasked fine observations, °C.
+        sim_coarse: (time, segments) PRMS-SNTemp °C.
+        target_scalers: scalers of coarse and fine water temperature (fine fitted on the kept
+            training observations; used to un-scale predictions).
+        windows: split name → list of windows.
+        holdout_reaches: (reaches,) bool, reaches of the hold-out segments.
+    """
+
+    segment_ids: np.ndarray
+    reach_ids: np.ndarray
+    time: pd.DatetimeIndex
+    parent: np.ndarray
+    adjacency_coarse: Tensor
+    adjacency_fine: Tensor
+    mixed: Tensor
+    x_static_coarse: np.ndarray
+    x_static_fine: np.ndarray
+    drivers: np.ndarray
+    air_correction: np.ndarray
+    driver_scalers: dict[str, Scaler]
+    y_coarse: np.ndarray
+    y_fine: np.ndarray
+    y_fine_all: np.ndarray
+    sim_coarse: np.ndarray
+    target_scalers: dict[str, Scaler]
+    windows: dict[str, list[Window]]
+    holdout_reaches: np.ndarray
+    split_days: dict[str, np.ndarray] = field(repr=False)
+
+    @property
+    def n_features(self) -> int:
+        """Number of input features F."""
+        return len(FEATURES)
+
+
+def prepare(data: MultiscaleData, cfg: RunConfig) -> PreparedData:
+    """Arrays of ``cfg.basin`` for training, evaluation and prediction.
+
+    Raises ValueError for an unknown basin, a hold-out segment outside the basin, or a training
+    period without fine observations after masking.
+    """
+    net = subnetwork(data.network, cfg.basin)
+    segment_ids = net.segments.index.to_numpy()
+    reach_ids = net.reaches.index.to_numpy()
+    unknown = sorted(set(cfg.holdout_segments) - set(segment_ids.tolist()))
+    if unknown:
+        raise ValueError(f"holdout segments {unknown} are not in basin {cfg.basin!r}")
+    coarse = data.coarse.sel({SEGMENT: segment_ids})
+    fine = data.fine.sel({REACH: reach_ids})
+    time = pd.DatetimeIndex(coarse[TIME].values)
+    split_days = {"train": period_mask(time, cfg.train_periods), "val": period_mask(time, cfg.val_periods),
+                  "test": period_mask(time, cfg.test_periods)}
+    parent = net.reach_parent_index
+
+    # Graph matrices.
+    reach_updown = net.reach_updown()
+    outlets = pd.Index(reach_ids).get_indexer(net.segments["outlet_reach"])
+    adjacency_coarse = to_sparse(updown_adjacency(net.segment_updown))
+    adjacency_fine = to_sparse(updown_adjacency(reach_updown))
+    mixed = to_sparse(mixed_matrix(reach_updown[:, outlets], parent))
+
+    # Targets: hold-out, then the nested sparsity mask over training + validation days.
+    holdout_segments = np.isin(segment_ids, cfg.holdout_segments)
+    holdout_reaches = holdout_segments[parent]
+    fit_days = split_days["train"] | split_days["val"]
+    y_coarse = coarse[OBS].values.astype(np.float64)
+    y_coarse[np.ix_(fit_days, holdout_segments)] = np.nan
+    y_fine_all = fine[OBS].values.astype(np.float64)
+    y_fine = y_fine_all.copy()
+    y_fine[np.ix_(fit_days, holdout_reaches)] = np.nan
+    keep = sparsity_mask(~np.isnan(y_fine), fit_days, cfg.sparsity, cfg.mask_seed)
+    y_fine[~keep] = np.nan
+    train_fine = y_fine[split_days["train"]]
+    if not np.isfinite(train_fine).any():
+        raise ValueError(f"basin {cfg.basin!r} has no fine observations in the training periods at "
+                         f"sparsity {cfg.sparsity}")
+    target_scalers = {
+        "coarse": _scalar_scaler(y_coarse[split_days["train"]], coarse_fallback=train_fine),
+        "fine": _scalar_scaler(train_fine),
+    }
+
+    # Inputs: statics and drivers, scaled with training-day statistics per scale.
+    drivers = np.stack([coarse[name].values for name in DRIVERS], axis=-1).transpose(1, 0, 2)
+    air_correction = fine["air_temp_correction_c"].values.astype(np.float64)
+    driver_scalers = _driver_scalers(drivers[:, split_days["train"]], parent, air_correction)
+    static_coarse = np.stack([coarse[name].values for name in STATIC_FEATURES], axis=-1)
+    static_fine = np.stack([fine[name].values for name in STATIC_FEATURES], axis=-1)
+    return PreparedData(
+        segment_ids=segment_ids, reach_ids=reach_ids, time=time, parent=parent,
+        adjacency_coarse=adjacency_coarse, adjacency_fine=adjacency_fine, mixed=mixed,
+        x_static_coarse=_standardise(static_coarse), x_static_fine=_standardise(static_fine),
+        drivers=drivers.astype(np.float32), air_correction=air_correction, driver_scalers=driver_scalers,
+        y_coarse=y_coarse, y_fine=y_fine, y_fine_all=y_fine_all,
+        sim_coarse=coarse[SIM].values.astype(np.float64), target_scalers=target_scalers,
+        windows={name: windows(time, getattr(cfg, f"{name}_periods"), cfg.window) for name in SPLITS},
+        holdout_reaches=holdout_reaches, split_days=split_days,
+    )
+
+
+def batch(prepared: PreparedData, window: Window) -> Batch:
+    """Cut ``window`` out of ``prepared``: standardised inputs and targets as float32 tensors.
+
+    Targets are NaN on the window's unscored days (see :class:`msgl_core.data.splits.Window`).
+    """
+    days = slice(window.start, window.stop)
+    raw = prepared.drivers[:, days]
+    fine_raw = raw[prepared.parent].astype(np.float64)
+    fine_raw[..., DRIVERS.index(AIR_TEMP)] += prepared.air_correction[:, None]
+    x_coarse = _with_static(prepared.x_static_coarse, prepared.driver_scalers["coarse"].apply(raw))
+    x_fine = _with_static(prepared.x_static_fine, prepared.driver_scalers["fine"].apply(fine_raw))
+    scored = np.arange(window.start, window.stop) >= window.score_from
+
+    def target(values: np.ndarray, scaler: Scaler) -> Tensor:
+        z = scaler.apply(values[days]).T.copy()
+        z[:, ~scored] = np.nan
+        return torch.from_numpy(z.astype(np.float32))
+
+    fine_sim = prepared.sim_coarse[:, prepared.parent]
+    return Batch(
+        x_coarse=torch.from_numpy(x_coarse), x_fine=torch.from_numpy(x_fine),
+        y_coarse=target(prepared.y_coarse, prepared.target_scalers["coarse"]),
+        y_fine=target(prepared.y_fine, prepared.target_scalers["fine"]),
+        sim_coarse=target(prepared.sim_coarse, prepared.target_scalers["coarse"]),
+        sim_fine=target(fine_sim, prepared.target_scalers["fine"]),
+    )
+
+
+def to_celsius(prepared: PreparedData, y_fine: Tensor) -> np.ndarray:
+    """Un-scale standardised fine predictions (reaches, time[, 1]) to °C, returned (time, reaches)."""
+    values = y_fine.detach().float().cpu().numpy().reshape(len(prepared.reach_ids), -1)
+    return prepared.target_scalers["fine"].invert(values.astype(np.float64)).T
+
+
+def _with_static(static: np.ndarray, dynamic: np.ndarray) -> np.ndarray:
+    """(nodes, 3) statics broadcast over (nodes, time, 4) drivers → (nodes, time, 7) float32."""
+    tiled = np.broadcast_to(static[:, None, :], dynamic.shape[:2] + (static.shape[1],))
+    return np.concatenate([tiled, dynamic], axis=-1).astype(np.float32)
+
+
+def _standardise(x: np.ndarray) -> np.ndarray:
+    """Column-wise z-score over nodes (ddof 0; constant columns become 0)."""
+    std = x.std(axis=0)
+    return (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
+
+
+def _scalar_scaler(values: np.ndarray, coarse_fallback: np.ndarray | None = None) -> Scaler:
+    """One mean/std pair over all finite ``values`` (falls back to ``coarse_fallback`` if empty)."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0 and coarse_fallback is not None:
+        finite = coarse_fallback[np.isfinite(coarse_fallback)]
+    std = finite.std() if finite.size > 1 else 1.0
+    return Scaler(np.array(finite.mean()), np.array(std if std > 0 else 1.0))
+
+
+def _driver_scalers(train_drivers: np.ndarray, parent: np.ndarray, air_correction: np.ndarray) -> dict[str, Scaler]:
+    """Driver scalers per scale over training days (spec §2.3); the fine one without materialising
+    (reaches, time): per-segment moments gathered by parent, with the air-temperature shift."""
+    x = train_drivers.astype(np.float64)
+    seg_mean, seg_sq = x.mean(axis=1), (x**2).mean(axis=1)
+    coarse = Scaler(seg_mean.mean(axis=0), np.sqrt(seg_sq.mean(axis=0) - seg_mean.mean(axis=0) ** 2) + 1e-10)
+    shift = np.zeros((len(parent), x.shape[-1]))
+    shift[:, DRIVERS.index(AIR_TEMP)] = air_correction
+    fine_mean = seg_mean[parent] + shift
+    fine_sq = seg_sq[parent] + 2 * shift * seg_mean[parent] + shift**2
+    mean = fine_mean.mean(axis=0)
+    fine = Scaler(mean, np.sqrt(np.maximum(fine_sq.mean(axis=0) - mean**2, 0)) + 1e-10)
+    return {"coarse": coarse, "fine": fine}

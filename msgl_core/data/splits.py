@@ -1,0 +1,62 @@
+"""Temporal splits and windows (MSGL spec §2.5, with windows kept inside contiguous periods).
+
+The official code concatenates a split's periods and cuts 365-day windows across the gaps (spec
+§8, B5). Here each contiguous period is cut separately into ``length``-day windows; a remainder
+gets one more window aligned to the period's end, whose already-covered days are not scored, so
+every day of a period is scored exactly once and no window crosses a gap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+Period = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Window:
+    """Days ``start..stop-1`` of the time axis; only days ``score_from..stop-1`` are scored."""
+
+    start: int
+    stop: int
+    score_from: int
+
+    @property
+    def length(self) -> int:
+        """Number of days in the window."""
+        return self.stop - self.start
+
+
+def period_mask(time: pd.DatetimeIndex, periods: Sequence[Period]) -> np.ndarray:
+    """(time,) bool: days inside any of ``periods`` (inclusive ISO dates)."""
+    mask = np.zeros(len(time), dtype=bool)
+    for start, end in periods:
+        mask |= (time >= pd.Timestamp(start)) & (time <= pd.Timestamp(end))
+    return mask
+
+
+def windows(time: pd.DatetimeIndex, periods: Sequence[Period], length: int) -> list[Window]:
+    """Windows covering each period's days on ``time`` (daily, contiguous), in time order.
+
+    Raises ValueError if ``length`` < 1.
+    """
+    if length < 1:
+        raise ValueError(f"window length must be >= 1 day, got {length}")
+    out: list[Window] = []
+    for start, end in sorted(periods):
+        days = np.flatnonzero(period_mask(time, [(start, end)]))
+        if len(days) == 0:
+            continue
+        first, stop = int(days[0]), int(days[-1]) + 1
+        begin = first
+        while begin + length <= stop:
+            out.append(Window(begin, begin + length, begin))
+            begin += length
+        if begin < stop:
+            window_start = max(first, stop - length)
+            out.append(Window(window_start, stop, begin))
+    return out
