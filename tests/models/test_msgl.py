@@ -1,0 +1,201 @@
+"""MSGL on a hand-built two-scale river.
+
+Fine graph (5 reaches): 0 -> 2, 1 -> 2, 2 -> 3, 3 -> 4. Coarse graph (3 segments): c0 -> c2, c1 -> c2,
+with c0 = {0}, c1 = {1}, c2 = {2, 3, 4} (outlet reach 4).
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from msgl_core.graph import mixed_matrix, to_sparse, updown_adjacency
+from msgl_core.models import MSGL, MSGLOutput
+
+INF = np.inf
+FINE_UPDOWN = np.array(
+    [
+        [0.0, INF, 1000.0, 3000.0, 4500.0],
+        [INF, 0.0, 3000.0, 5000.0, 6500.0],
+        [-1000.0, -3000.0, 0.0, 2000.0, 3500.0],
+        [-3000.0, -5000.0, -2000.0, 0.0, 1500.0],
+        [-4500.0, -6500.0, -3500.0, -1500.0, 0.0],
+    ]
+)
+COARSE_UPDOWN = np.array(
+    [
+        [0.0, INF, 4500.0],
+        [INF, 0.0, 6500.0],
+        [-4500.0, -6500.0, 0.0],
+    ]
+)
+PARENT = np.array([0, 1, 2, 2, 2])
+N_COARSE, N_FINE, DAYS, FEATURES, HIDDEN = 3, 5, 8, 3, 8
+
+
+def graphs(sparse: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Coarse adjacency, fine adjacency and M (columns = outlets of c0, c1, c2 = reaches 0, 1, 4)."""
+
+    def convert(matrix: np.ndarray) -> torch.Tensor:
+        return to_sparse(matrix) if sparse else torch.as_tensor(matrix, dtype=torch.float32)
+
+    return (
+        convert(updown_adjacency(COARSE_UPDOWN)),
+        convert(updown_adjacency(FINE_UPDOWN)),
+        convert(mixed_matrix(FINE_UPDOWN[:, [0, 1, 4]], PARENT)),
+    )
+
+
+def build(sparse: bool = False, seed: int = 0) -> MSGL:
+    torch.manual_seed(seed)
+    return MSGL(FEATURES, *graphs(sparse), hidden=HIDDEN, heads=2, dropout=0.1)
+
+
+def inputs(seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return (
+        torch.randn(N_COARSE, DAYS, FEATURES, generator=generator),
+        torch.randn(N_FINE, DAYS, FEATURES, generator=generator),
+    )
+
+
+def test_output_shapes() -> None:
+    model = build()
+    x_coarse, x_fine = inputs()
+    y_coarse, h_coarse = model.forward_coarse(x_coarse)
+    assert y_coarse.shape == (N_COARSE, DAYS, 1)
+    assert h_coarse.shape == (N_COARSE, DAYS, HIDDEN)
+    out = model(x_coarse, x_fine)
+    assert isinstance(out, MSGLOutput)
+    assert out.y_coarse.shape == (N_COARSE, DAYS, 1)
+    assert out.y_interp.shape == (N_FINE, DAYS, 1)
+    assert out.y_fine.shape == (N_FINE, DAYS, 1)
+    assert out.h_mixed.shape == (N_FINE, DAYS, HIDDEN)
+
+
+def test_h_mixed_is_mixed_matrix_times_coarse_states() -> None:
+    model = build()
+    _, h_coarse = model.forward_coarse(inputs()[0])
+    _, h_mixed = model.forward_interp(h_coarse)
+    expected = torch.einsum("fc,cth->fth", model.mixed, h_coarse)
+    torch.testing.assert_close(h_mixed, expected)
+
+
+def test_task2_loss_does_not_reach_coarse_path() -> None:
+    model = build()
+    x_coarse, x_fine = inputs()
+    _, h_coarse = model.forward_coarse(x_coarse)
+    y_interp, h_mixed = model.forward_interp(h_coarse)
+    y_fine = model.forward_fine(x_fine, h_mixed)
+    shared = model.shared_parameters()
+    task2 = torch.autograd.grad(
+        y_fine.square().mean(), [h_coarse, *shared], allow_unused=True, retain_graph=True
+    )
+    assert task2[0] is None  # nothing flows back through H_m = M H_c
+    assert all(g is not None and g.abs().sum() > 0 for g in task2[1:])  # but the fine pass trains theta_s
+    task1 = torch.autograd.grad(y_interp.square().mean(), [h_coarse], allow_unused=True)
+    assert task1[0] is not None and task1[0].abs().sum() > 0  # the task-1 path is connected
+
+
+def test_forward_runs_the_shared_rgcn_once_per_scale() -> None:
+    model = build()
+    calls: list[int] = []
+    model.rgcn.register_forward_hook(lambda module, args, output: calls.append(args[0].shape[0]))
+    model(*inputs())
+    assert sorted(calls) == [N_COARSE, N_FINE]
+
+
+def test_forward_equals_the_three_task_methods() -> None:
+    model = build().eval()
+    x_coarse, x_fine = inputs()
+    out = model(x_coarse, x_fine)
+    y_coarse, h_coarse = model.forward_coarse(x_coarse)
+    y_interp, h_mixed = model.forward_interp(h_coarse)
+    torch.testing.assert_close(out.y_coarse, y_coarse)
+    torch.testing.assert_close(out.y_interp, y_interp)
+    torch.testing.assert_close(out.y_fine, model.forward_fine(x_fine, h_mixed))
+
+
+def test_sparse_graphs_match_dense_graphs() -> None:
+    dense, sparse = build(sparse=False).eval(), build(sparse=True).eval()
+    out_dense, out_sparse = dense(*inputs()), sparse(*inputs())
+    for name in ("y_coarse", "y_interp", "y_fine", "h_mixed"):
+        torch.testing.assert_close(getattr(out_sparse, name), getattr(out_dense, name), atol=1e-5, rtol=1e-5)
+
+
+def test_interpolation_attends_over_time_within_each_reach() -> None:
+    model = build().eval()  # eval: BatchNorm uses running statistics, so reaches are independent
+    h_mixed = torch.randn(N_FINE, DAYS, HIDDEN)
+    perturbed = h_mixed.clone()
+    perturbed[0, -1] += 1.0  # last day of reach 0
+    base, changed = model.interp_head(h_mixed), model.interp_head(perturbed)
+    torch.testing.assert_close(changed[1:], base[1:], rtol=0, atol=0)
+    assert (changed[0, 0] - base[0, 0]).abs() > 0  # non-causal: the first day sees the last one
+
+
+def test_heads_follow_the_spec_equations() -> None:
+    model = build().eval()
+    with torch.no_grad():  # non-trivial BatchNorm statistics, so every normalisation matters
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm1d):
+                module.running_mean.uniform_(-1.0, 1.0)
+                module.running_var.uniform_(0.5, 2.0)
+    h_mixed, h_fine = torch.randn(N_FINE, DAYS, HIDDEN), torch.randn(N_FINE, DAYS, HIDDEN)
+
+    def bn(norm: torch.nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
+        return (x - norm.running_mean) / torch.sqrt(norm.running_var + norm.eps) * norm.weight + norm.bias
+
+    def mha(attention: torch.nn.MultiheadAttention, x: torch.Tensor) -> torch.Tensor:
+        """Multi-head self-attention over days, written out per reach."""
+        heads = attention.num_heads
+        q, k, v = (x @ attention.in_proj_weight.T + attention.in_proj_bias).chunk(3, dim=-1)
+        q, k, v = (t.reshape(N_FINE, DAYS, heads, -1).transpose(1, 2) for t in (q, k, v))
+        scores = q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5  # (reaches, heads, days, days)
+        mixed = (scores.softmax(dim=-1) @ v).transpose(1, 2).reshape(N_FINE, DAYS, HIDDEN)
+        return attention.out_proj(mixed)
+
+    head = model.interp_head
+    local = bn(head.local_norm, h_mixed + mha(head.local_attention, h_mixed))
+    interaction = bn(head.interaction_norm, h_mixed + mha(head.interaction_attention, h_mixed))
+    expected_interp = head.output(bn(head.output_norm, local + interaction))
+    torch.testing.assert_close(head(h_mixed), expected_interp, atol=1e-5, rtol=1e-5)
+
+    fusion = model.fine_head
+    z = torch.cat([h_mixed, h_fine], dim=-1)
+    u = torch.nn.functional.gelu(fusion.hidden_layer(bn(fusion.norm, z)))
+    expected_fine = fusion.output(u + fusion.residual(z))
+    torch.testing.assert_close(fusion(h_mixed, h_fine), expected_fine, atol=1e-5, rtol=1e-5)
+
+
+def test_graphs_are_non_persistent_buffers() -> None:
+    model = build()
+    assert {"adjacency_coarse", "adjacency_fine", "mixed"} <= set(dict(model.named_buffers()))
+    assert not any(key.startswith(("adjacency", "mixed")) for key in model.state_dict())
+    clone = build(seed=5)
+    clone.load_state_dict(model.state_dict())
+    model.eval()
+    clone.eval()
+    torch.testing.assert_close(clone(*inputs()).y_fine, model(*inputs()).y_fine)
+
+
+def test_shared_parameters_are_the_rgcn_cell_only() -> None:
+    model = build()
+    shared = model.shared_parameters()
+    assert len(shared) == 5
+    assert {id(p) for p in shared} == {id(p) for p in model.rgcn.parameters()}
+    heads = (model.coarse_head, model.interp_head, model.fine_head)
+    head_ids = {id(p) for head in heads for p in head.parameters()}
+    assert head_ids.isdisjoint(id(p) for p in shared)
+
+
+def test_rejects_mismatched_graphs_and_inputs() -> None:
+    coarse, fine, mixed = graphs()
+    with pytest.raises(ValueError, match="mixed must be"):
+        MSGL(FEATURES, coarse, fine, mixed.T, hidden=HIDDEN, heads=2)
+    with pytest.raises(ValueError, match="adjacency_fine must be square"):
+        MSGL(FEATURES, coarse, fine[:, :3], mixed, hidden=HIDDEN, heads=2)
+    model = build()
+    x_coarse, x_fine = inputs()
+    with pytest.raises(ValueError, match="same days"):
+        model(x_coarse, x_fine[:, :-1])
+    with pytest.raises(ValueError, match="h_mixed must have shape"):
+        model.forward_fine(x_fine, torch.zeros(N_FINE, DAYS, HIDDEN + 1))
