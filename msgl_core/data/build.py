@@ -41,12 +41,14 @@ class MultiscaleData:
         coarse: Dataset, dims ``(time, segment)``.
         fine: Dataset, dims ``(time, reach)``.
         path: cache folder it was loaded from.
+        bundle_dir: the raw bundle folder it was built from.
     """
 
     network: MultiscaleNetwork
     coarse: xr.Dataset
     fine: xr.Dataset
     path: Path
+    bundle_dir: Path
 
     def info(self) -> dict:
         """Summary figures (the content of ``msgl data info --json``)."""
@@ -115,14 +117,15 @@ def build_dataset(data_dir: str | Path | None = None, cache_dir: str | Path | No
 def load_dataset(data_dir: str | Path | None = None, cache_dir: str | Path | None = None,
                  progress: Progress | None = None) -> MultiscaleData:
     """Build if needed, then load the processed dataset (arrays loaded lazily)."""
-    path = build_dataset(data_dir, cache_dir, progress=progress)
+    bundle_dir = resolve_data_dir(data_dir)
+    path = build_dataset(bundle_dir, cache_dir, progress=progress)
     coarse = xr.open_dataset(path / "coarse.nc")
     fine = xr.open_dataset(path / "fine.nc")
     segments = gpd.read_file(path / "network.gpkg", layer="segments").set_index("seg_id_nat")
     reaches = gpd.read_file(path / "network.gpkg", layer="reaches").set_index("reach_id")
     reaches["to_reach"] = reaches["to_reach"].fillna("")
     network = MultiscaleNetwork(segments, reaches, coarse["updown"].values)
-    return MultiscaleData(network, coarse, fine, path)
+    return MultiscaleData(network, coarse, fine, path, bundle_dir)
 
 
 def _write_netcdf(ds: xr.Dataset, path: Path) -> None:

@@ -2,8 +2,9 @@
 
 MSGL (spec §4.2): task weights by MGDA min-norm (Sener & Koltun, NeurIPS 2018) on the per-task
 gradients of the shared RGCN parameters, with the ``loss+`` normalisation, recomputed every step.
-The efficient step runs one coarse and one fine pass and takes the per-task gradients with
-``torch.autograd.grad``; ``faithful=True`` reproduces the official step (probe passes, then fresh
+The efficient step runs one coarse and one fine pass, takes each task's gradient w.r.t. all
+parameters with ``torch.autograd.grad``, computes the weights from the shared parameters' parts and
+sets every parameter's gradient to the weighted sum (no further backward pass); ``faithful=True`` reproduces the official step (probe passes, then fresh
 forward passes: six RGCN passes per window). Unlike the official code, a window without fine
 observations still takes a step on the coarse task (spec §8, B4) in the efficient step.
 """
@@ -40,14 +41,19 @@ def single_task_step(loss: Tensor, optimizer: torch.optim.Optimizer, model: nn.M
     return StepResult(float(loss.detach()), (1.0,))
 
 
-def mgda_weights(losses: list[Tensor], shared: list[nn.Parameter]) -> Tensor:
-    """MGDA min-norm task weights (k,) from each loss's gradient w.r.t. ``shared``."""
-    if len(losses) == 1:
-        return torch.ones(1)
+def task_gradients(losses: list[Tensor], params: list[nn.Parameter]) -> list[list[Tensor]]:
+    """Each loss's gradient w.r.t. ``params`` (zeros where a loss does not reach a parameter)."""
     grads = []
-    for loss in losses:
-        task = torch.autograd.grad(loss, shared, retain_graph=True, allow_unused=True)
-        grads.append([torch.zeros_like(p) if g is None else g for g, p in zip(task, shared)])
+    for k, loss in enumerate(losses):
+        task = torch.autograd.grad(loss, params, retain_graph=k < len(losses) - 1, allow_unused=True)
+        grads.append([torch.zeros_like(p) if g is None else g for g, p in zip(task, params)])
+    return grads
+
+
+def mgda_weights(grads: list[list[Tensor]], losses: list[Tensor]) -> Tensor:
+    """MGDA min-norm task weights (k,) from the tasks' shared-parameter gradients (``loss+``)."""
+    if len(grads) == 1:
+        return torch.ones(1, dtype=torch.float64)
     normalised = normalize_gradients(grads, [float(loss.detach()) for loss in losses], "loss+")
     return min_norm_weights(gram_matrix(normalised))
 
@@ -60,21 +66,32 @@ def msgl_step(model: MSGL, batch: Batch, optimizer: torch.optim.Optimizer, grad_
         if not (has_coarse and has_fine):
             return None  # the official step skips such windows entirely
         weights = _faithful_weights(model, batch)
-        out = _faithful_forward(model, batch)
-    else:
-        if not (has_coarse or has_fine):
-            return None
-        out = model(batch.x_coarse, batch.x_fine)
-    losses = []
-    if has_coarse:
-        losses.append(masked_rmse(out.y_coarse, batch.y_coarse))
-    if has_fine:
+        total = sum(w * loss for w, loss in zip(weights.tolist(), _task_losses(_faithful_forward(model, batch), batch)))
+        result = single_task_step(total, optimizer, model, grad_clip)
+        return StepResult(result.loss, tuple(weights.tolist()))
+    if not (has_coarse or has_fine):
+        return None
+    losses = _task_losses(model(batch.x_coarse, batch.x_fine), batch, has_coarse, has_fine)
+    params = [p for p in model.parameters() if p.requires_grad]
+    grads = task_gradients(losses, params)
+    shared = {id(p) for p in model.shared_parameters()}
+    weights = mgda_weights([[g for g, p in zip(task, params) if id(p) in shared] for task in grads], losses)
+    optimizer.zero_grad(set_to_none=True)
+    for k, p in enumerate(params):
+        p.grad = sum(float(w) * task[k] for w, task in zip(weights, grads))
+    if grad_clip:
+        nn.utils.clip_grad_norm_(params, grad_clip)
+    optimizer.step()
+    total = sum(float(w) * float(loss.detach()) for w, loss in zip(weights, losses))
+    return StepResult(total, tuple(weights.tolist()))
+
+
+def _task_losses(out: MSGLOutput, batch: Batch, coarse: bool = True, fine: bool = True) -> list[Tensor]:
+    """Masked RMSE of task 0 (coarse) and tasks 1, 2 (fine), for the scales asked for."""
+    losses = [masked_rmse(out.y_coarse, batch.y_coarse)] if coarse else []
+    if fine:
         losses += [masked_rmse(out.y_interp, batch.y_fine), masked_rmse(out.y_fine, batch.y_fine)]
-    if not faithful:
-        weights = mgda_weights(losses, model.shared_parameters())
-    total = sum(w * loss for w, loss in zip(weights.tolist(), losses))
-    result = single_task_step(total, optimizer, model, grad_clip)
-    return StepResult(result.loss, tuple(weights.tolist()))
+    return losses
 
 
 def _faithful_forward(model: MSGL, batch: Batch) -> MSGLOutput:
@@ -86,9 +103,6 @@ def _faithful_forward(model: MSGL, batch: Batch) -> MSGLOutput:
 
 def _faithful_weights(model: MSGL, batch: Batch) -> Tensor:
     """Official probe passes: one forward per task, its gradient, then MGDA."""
-    shared = model.shared_parameters()
-    out = _faithful_forward(model, batch)
-    losses = [masked_rmse(out.y_coarse, batch.y_coarse), masked_rmse(out.y_interp, batch.y_fine),
-              masked_rmse(out.y_fine, batch.y_fine)]
-    return mgda_weights(losses, shared)
+    losses = _task_losses(_faithful_forward(model, batch), batch)
+    return mgda_weights(task_gradients(losses, model.shared_parameters()), losses)
 

@@ -49,3 +49,12 @@ def test_preset_outlets_end_at_their_mouths(drb: MultiscaleData, name: str) -> N
 
 def test_data_dir_resolution_prefers_argument(tmp_path: Path) -> None:
     assert resolve_data_dir(tmp_path) == tmp_path.resolve()
+
+
+def test_map_layers(drb: MultiscaleData) -> None:
+    from msgl_core.data import map_layers
+
+    layers = map_layers(drb)
+    assert len(layers.boundary) == 1 and len(layers.dams) == 20 and len(layers.reservoirs) == 20
+    assert layers.sites["reach_id"].isin(drb.network.reaches.index).all()
+    assert layers.sites["n_obs_days"].max() > 1000
