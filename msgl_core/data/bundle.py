@@ -171,19 +171,19 @@ def read_sites(bundle: Bundle) -> gpd.GeoDataFrame:
 
 def read_segment_obs(bundle: Bundle) -> pd.DataFrame:
     """USGS segment-level daily observations: ``seg_id_nat, date, mean_temp_c`` (°C), non-null rows."""
-    df = pd.read_parquet(bundle.path(SEGMENT_OBS), columns=["seg_id_nat", "date", "mean_temp_c"])
-    require_columns(df, SEGMENT_OBS, {"seg_id_nat": "int", "date": "date", "mean_temp_c": "float"})
-    df = df.dropna(subset=["mean_temp_c"])
-    _require_water_temp_c(df["mean_temp_c"], SEGMENT_OBS, "mean_temp_c")
-    return df
+    return _read_daily_obs(bundle, SEGMENT_OBS, "seg_id_nat", "int")
 
 
 def read_site_obs(bundle: Bundle) -> pd.DataFrame:
     """Site-level daily observations: ``site_id, date, mean_temp_c`` (°C), non-null rows."""
-    df = pd.read_parquet(bundle.path(SITE_OBS), columns=["site_id", "date", "mean_temp_c"])
-    require_columns(df, SITE_OBS, {"site_id": "str", "date": "date", "mean_temp_c": "float"})
+    return _read_daily_obs(bundle, SITE_OBS, "site_id", "str")
+
+
+def _read_daily_obs(bundle: Bundle, file: str, id_column: str, id_kind: str) -> pd.DataFrame:
+    df = pd.read_parquet(bundle.path(file), columns=[id_column, "date", "mean_temp_c"])
+    require_columns(df, file, {id_column: id_kind, "date": "date", "mean_temp_c": "float"})
     df = df.dropna(subset=["mean_temp_c"])
-    _require_water_temp_c(df["mean_temp_c"], SITE_OBS, "mean_temp_c")
+    _require_water_temp_c(df["mean_temp_c"], file, "mean_temp_c")
     return df
 
 

@@ -16,17 +16,7 @@ import torch
 
 from msgl_core.graph import matmul_operator, mixed_matrix, to_sparse, updown_adjacency
 
-INF = np.inf
-# updown[i, j] = +d if j is downstream of i, -d if upstream, inf if not flow-connected.
-Y_UPDOWN = np.array(
-    [
-        [0.0, INF, 1000.0, 3000.0, 4500.0],
-        [INF, 0.0, 3000.0, 5000.0, 6500.0],
-        [-1000.0, -3000.0, 0.0, 2000.0, 3500.0],
-        [-3000.0, -5000.0, -2000.0, 0.0, 1500.0],
-        [-4500.0, -6500.0, -3500.0, -1500.0, 0.0],
-    ]
-)
+from tests.graphs import INF, Y_UPDOWN
 # Columns 0, 1, 4 of Y_UPDOWN: distance from each reach to the outlet reach of c0, c1, c2.
 Y_TO_OUTLETS = Y_UPDOWN[:, [0, 1, 4]]
 Y_PARENT = np.array([0, 1, 2, 2, 2])

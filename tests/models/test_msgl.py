@@ -11,16 +11,8 @@ import torch
 from msgl_core.graph import mixed_matrix, to_sparse, updown_adjacency
 from msgl_core.models import MSGL, MSGLOutput
 
-INF = np.inf
-FINE_UPDOWN = np.array(
-    [
-        [0.0, INF, 1000.0, 3000.0, 4500.0],
-        [INF, 0.0, 3000.0, 5000.0, 6500.0],
-        [-1000.0, -3000.0, 0.0, 2000.0, 3500.0],
-        [-3000.0, -5000.0, -2000.0, 0.0, 1500.0],
-        [-4500.0, -6500.0, -3500.0, -1500.0, 0.0],
-    ]
-)
+from tests.graphs import INF
+from tests.graphs import Y_UPDOWN as FINE_UPDOWN
 COARSE_UPDOWN = np.array(
     [
         [0.0, INF, 4500.0],

@@ -7,16 +7,7 @@ import torch
 from msgl_core.graph import to_sparse, updown_adjacency
 from msgl_core.models import RGCN, RGCNLayer
 
-INF = np.inf
-Y_UPDOWN = np.array(
-    [
-        [0.0, INF, 1000.0, 3000.0, 4500.0],
-        [INF, 0.0, 3000.0, 5000.0, 6500.0],
-        [-1000.0, -3000.0, 0.0, 2000.0, 3500.0],
-        [-3000.0, -5000.0, -2000.0, 0.0, 1500.0],
-        [-4500.0, -6500.0, -3500.0, -1500.0, 0.0],
-    ]
-)
+from tests.graphs import INF, Y_UPDOWN
 NODES, DAYS, FEATURES, HIDDEN = 5, 6, 3, 4
 
 
