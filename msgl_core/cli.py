@@ -1,4 +1,4 @@
-"""The ``msgl`` command line: ``data build|info``, ``train``, ``evaluate``, ``predict``, ``variants``."""
+"""The ``msgl`` command line: ``data build|info``, ``train``, ``evaluate``, ``predict``, ``variants``, ``serve``."""
 
 from __future__ import annotations
 
@@ -163,6 +163,30 @@ def variants(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
     for row in rows:
         uses = ", ".join(k[5:] for k in ("uses_fine_obs", "uses_coarse_obs", "uses_simulation") if row[k])
         typer.echo(f"{row['name']:<12} {row['description']} [{uses}]\n{'':<12} {row['citation']}")
+
+
+@app.command("serve")
+def serve(
+    port: Annotated[int, typer.Option(help="Port of the web server.")] = 5006,
+    address: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    show: Annotated[bool, typer.Option(help="Open the page in a browser.")] = False,
+    config: Annotated[Optional[Path], typer.Option(
+        "--config", help="YAML run config the dashboard's settings start from (periods, window, ...).")] = None,
+    runs_dir: Annotated[Optional[Path], typer.Option("--runs-dir", help="Run cache (else $MSGL_RUNS_DIR, runs/).")] = None,
+    data_dir: DataDir = None, cache_dir: CacheDir = None,
+) -> None:
+    """Serve the Panel dashboard (explore the DRB, train or load runs, map predictions and errors)."""
+    try:
+        from dashboard.app import serve as serve_dashboard
+    except ImportError as error:  # the dashboard is installed with the package; this guards a broken environment
+        _fail(error)
+    try:
+        base = RunConfig.from_yaml(config) if config else None
+        typer.echo(f"loading data, then serving on http://{address}:{port}/ (Ctrl-C stops)", err=True)
+        serve_dashboard(port=port, address=address, show=show, runs_dir=runs_dir, data_dir=data_dir,
+                        cache_dir=cache_dir, base=base)
+    except (ValueError, FileNotFoundError, OSError) as error:
+        _fail(error)
 
 
 def main() -> None:

@@ -1,0 +1,131 @@
+"""The dashboard page: composes the state and the views (no logic of its own).
+
+Run it with ``msgl serve`` (see :func:`serve`) or ``panel serve dashboard/app.py``. Data and run
+locations follow msgl_core: ``$MSGL_DATA_DIR``, ``$MSGL_CACHE_DIR``, ``$MSGL_RUNS_DIR`` (else
+``data/drb`` or ``../shared/data/drb``, ``~/.cache/msgl`` and ``./runs``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import panel as pn
+import param
+from bokeh.core.validation import silence
+from bokeh.core.validation.warnings import FIXED_SIZING_MODE
+from bokeh.document import Document
+from panel.viewable import Viewer
+
+from dashboard.resources import Resources, load_resources
+from dashboard.state import VIEWS, AppState
+from dashboard.views.compare import CompareRuns
+from dashboard.views.controls import RunControls
+from dashboard.views.day_map import DayMap
+from dashboard.views.downloads import Downloads
+from dashboard.views.error_map import ErrorMap
+from dashboard.views.network_map import NetworkMap
+from dashboard.views.reach_detail import ReachDetail
+from dashboard.views.run_picker import RunPicker
+from dashboard.views.tile_probe import TileProbe
+from dashboard.views.training import TrainingProgress
+from msgl_core.config import RunConfig
+
+log = logging.getLogger(__name__)
+# Maps set their frame size (equal x/y scale) rather than the figure's; Bokeh's warning about that is noise.
+silence(FIXED_SIZING_MODE, True)
+TITLE = "MSGL · Delaware River Basin stream temperature"
+TAB_TITLES = {"network": "Network", "day": "Day map", "errors": "Errors", "compare": "Compare", "downloads": "Download"}
+
+
+def _report_exception(error: BaseException) -> None:
+    """Last-resort handler for errors in Panel callbacks: a short notification, never a traceback."""
+    log.exception("dashboard callback failed", exc_info=error)
+    if pn.state.notifications is not None:
+        pn.state.notifications.error(f"Something went wrong: {type(error).__name__}: {error}", duration=8000)
+
+
+def _extension() -> None:
+    pn.extension("tabulator", notifications=True, exception_handler=_report_exception,
+                 disconnect_notification="Connection to the server lost; reload the page.")
+
+
+def create_app(resources: Resources | None = None, base: RunConfig | None = None, runs_dir: str | Path | None = None,
+               data_dir: str | Path | None = None, cache_dir: str | Path | None = None) -> pn.template.BaseTemplate:
+    """The page of one browser session: fresh :class:`AppState` and views over shared read-only resources.
+
+    Args:
+        resources: preloaded data (default: :func:`load_resources` of ``data_dir``/``cache_dir``, cached per process).
+        base: config the run settings start from (default: msgl_core's defaults with 10 epochs).
+        runs_dir: the run cache (default: ``$MSGL_RUNS_DIR``, else ``./runs``).
+    """
+    _extension()
+    try:
+        resources = resources or load_resources(None if data_dir is None else str(data_dir),
+                                                None if cache_dir is None else str(cache_dir))
+        state = AppState(resources, base, runs_dir)
+    except (OSError, ValueError) as error:
+        log.exception("dashboard could not start")
+        return pn.template.FastListTemplate(title=TITLE, main=[pn.pane.Alert(
+            f"**The dashboard could not load the DRB data.** {error}  \nSee the README (data) and `msgl data info`.",
+            alert_type="danger")])
+    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+        pn.state.on_session_destroyed(lambda context: state.cancel())
+    return Dashboard(state=state).template()
+
+
+class Dashboard(Viewer):
+    """The page: settings, progress and run picker in the sidebar; message, tabs and reach panel in the main area."""
+
+    state = param.ClassSelector(class_=AppState, doc="Session state shared by all views.")
+
+    def __init__(self, **params: object) -> None:
+        super().__init__(**params)
+        state = self.state
+        self.alert = pn.pane.Alert(state.param.alert, alert_type=state.param.alert_level,
+                                   visible=state.param.alert.rx.bool(), sizing_mode="stretch_width")
+        self.views = {"network": NetworkMap(state=state), "day": DayMap(state=state), "errors": ErrorMap(state=state),
+                      "compare": CompareRuns(state=state), "downloads": Downloads(state=state)}
+        self.tabs = pn.Tabs(*[(TAB_TITLES[key], self.views[key]) for key in VIEWS], dynamic=True,
+                            sizing_mode="stretch_width")
+        self.tabs.param.watch(lambda event: setattr(state, "view", VIEWS[event.new]), "active")
+        state.param.watch(self._show_tab, "view")
+        self.reach = ReachDetail(state=state)
+        self.probe = TileProbe(height=0, width=0, margin=0)
+        self.probe.param.watch(lambda event: state.tiles_checked(event.new), "online")
+        self.sidebar = [pn.pane.Markdown("### Run settings"), RunControls(state=state), TrainingProgress(state=state),
+                        pn.layout.Divider(), pn.pane.Markdown("### Load a cached run"), RunPicker(state=state)]
+
+    def _show_tab(self, event: param.parameterized.Event) -> None:
+        index = VIEWS.index(event.new)
+        if self.tabs.active != index:
+            pn.state.execute(lambda: setattr(self.tabs, "active", index), schedule=True)
+
+    def template(self) -> pn.template.BaseTemplate:
+        """The page as a Panel template."""
+        return pn.template.FastListTemplate(title=TITLE, sidebar=self.sidebar, main=[self.probe, self.alert, self.tabs, self.reach],
+                                           sidebar_width=380, main_layout=None, accent="#1f4e79")
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Column(self.probe, self.alert, self.tabs, self.reach, sizing_mode="stretch_width")
+
+
+def serve(port: int = 5006, address: str = "127.0.0.1", show: bool = False, runs_dir: str | Path | None = None,
+          data_dir: str | Path | None = None, cache_dir: str | Path | None = None, base: RunConfig | None = None,
+          threaded: bool = False) -> object:
+    """Serve the dashboard with a Bokeh/Panel server (blocks unless ``threaded``; returns the server).
+
+    The data is loaded once before the server starts, so the first page opens quickly.
+    """
+    resources = load_resources(None if data_dir is None else str(data_dir), None if cache_dir is None else str(cache_dir))
+    create_app(resources=resources, base=base, runs_dir=runs_dir).server_doc(Document())  # warm-up: imports, caches
+    origins = sorted({f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"})
+    def app() -> pn.template.BaseTemplate:  # a function: Panel calls it once per browser session
+        return create_app(resources=resources, base=base, runs_dir=runs_dir)
+
+    return pn.serve({"/": app}, port=port, address=address, show=show, title=TITLE, websocket_origin=origins,
+                    threaded=threaded, start=True)
+
+
+if __name__.startswith("bokeh"):  # `panel serve dashboard/app.py`
+    create_app().servable(title=TITLE)

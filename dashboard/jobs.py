@@ -1,0 +1,174 @@
+"""Background training: a worker thread that only records progress; the page polls it.
+
+The worker calls :func:`msgl_core.runs.train_or_load` with a callback that stores each epoch's
+report in a lock-protected :class:`TrainingJob` and returns False once the job is cancelled (the
+loop then stops after the current epoch). It never touches widgets: the session polls
+:meth:`TrainingJob.progress` from a periodic callback (see :class:`dashboard.state.AppState`).
+
+Trainings of all sessions of a server share one slot (:func:`training_slot`), so a second
+training waits ("queued") instead of halving the speed of both on a small CPU, and two sessions
+never write the same run folder at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import panel as pn
+
+from msgl_core.config import RunConfig
+from msgl_core.data import MultiscaleData
+from msgl_core.runs import Run, train_or_load
+from msgl_core.train.loop import EpochReport
+
+log = logging.getLogger(__name__)
+
+QUEUED, PREPARING, RUNNING, DONE, FAILED, CANCELLED = "queued", "preparing", "running", "done", "failed", "cancelled"
+FINISHED = (DONE, FAILED, CANCELLED)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot of a training job.
+
+    Attributes:
+        status: queued, preparing, running, done, failed or cancelled.
+        epoch, epochs: last finished epoch and the planned number.
+        train_loss: mean training loss of the last epoch (standardised units).
+        val_rmse: validation RMSE of the last epoch, °C (NaN without validation observations).
+        best_val_rmse: best validation RMSE so far, °C.
+        seconds: wall time since the job started, s.
+        history: (epoch, train_loss, val_rmse °C) of every finished epoch.
+        message: error or cancellation text ("" otherwise).
+        run: the finished run (status done).
+    """
+
+    status: str = QUEUED
+    epoch: int = 0
+    epochs: int = 0
+    train_loss: float = math.nan
+    val_rmse: float = math.nan
+    best_val_rmse: float = math.nan
+    seconds: float = 0.0
+    history: tuple[tuple[int, float, float], ...] = ()
+    message: str = ""
+    run: Run | None = None
+
+    @property
+    def finished(self) -> bool:
+        """True once the job is done, failed or cancelled."""
+        return self.status in FINISHED
+
+    def summary(self) -> str:
+        """One line for the page, e.g. ``epoch 3/10 · loss 0.41 · validation RMSE 1.83 °C · 42 s``."""
+        if self.status == QUEUED:
+            return "queued: waiting for another training on this server to finish"
+        if self.status == PREPARING:
+            return f"preparing data · {self.seconds:.0f} s"
+        parts = [f"epoch {self.epoch}/{self.epochs}"]
+        if math.isfinite(self.train_loss):
+            parts.append(f"loss {self.train_loss:.3f}")
+        if math.isfinite(self.val_rmse):
+            parts.append(f"validation RMSE {self.val_rmse:.2f} °C")
+        parts.append(f"{self.seconds:.0f} s")
+        text = " · ".join(parts)
+        return text if self.status == RUNNING else f"{self.status}: {text}"
+
+
+def training_slot() -> threading.Semaphore:
+    """The server-wide training slot (one training at a time per process)."""
+    return pn.state.as_cached("msgl-dashboard-training-slot", threading.BoundedSemaphore, value=1)
+
+
+@dataclass(eq=False)
+class TrainingJob:
+    """Train (or load) ``cfg`` on ``data`` in a daemon thread; thread-safe progress and cancel.
+
+    Attributes:
+        cfg: the run config to train.
+        data: the processed dataset.
+        runs_dir: the run cache folder (see :func:`msgl_core.runs.runs_root`).
+    """
+
+    cfg: RunConfig
+    data: MultiscaleData
+    runs_dir: Path | None = None
+    _progress: Progress = field(default_factory=Progress, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _cancel: threading.Event = field(default_factory=threading.Event, init=False)
+    _thread: threading.Thread | None = field(default=None, init=False)
+    _start: float = field(default=0.0, init=False)
+
+    def start(self) -> TrainingJob:
+        """Start the worker thread (returns self)."""
+        self._start = time.perf_counter()
+        self._update(status=QUEUED, epochs=self.cfg.epochs)
+        self._thread = threading.Thread(target=self._work, args=(training_slot(),), daemon=True,
+                                        name=f"msgl-train-{self.cfg.basin}")
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        """Ask the job to stop: at once when queued, else after the current epoch."""
+        self._cancel.set()
+
+    @property
+    def cancelling(self) -> bool:
+        """True once :meth:`cancel` was called."""
+        return self._cancel.is_set()
+
+    def progress(self) -> Progress:
+        """The latest snapshot (safe to call from any thread)."""
+        with self._lock:
+            return replace(self._progress, seconds=time.perf_counter() - self._start if self._start else 0.0) \
+                if not self._progress.finished else self._progress
+
+    def wait(self, timeout: float | None = None) -> Progress:
+        """Block until the worker ends (or ``timeout`` s); for scripts and tests."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.progress()
+
+    def _update(self, **changes: object) -> None:
+        with self._lock:
+            self._progress = replace(self._progress, **changes)
+
+    def _on_epoch(self, report: EpochReport) -> bool:
+        with self._lock:
+            p = self._progress
+            best = p.best_val_rmse
+            if math.isfinite(report.val_rmse) and not (best <= report.val_rmse):
+                best = report.val_rmse
+            self._progress = replace(p, status=RUNNING, epoch=report.epoch, epochs=report.epochs,
+                                     train_loss=report.train_loss, val_rmse=report.val_rmse, best_val_rmse=best,
+                                     history=(*p.history, (report.epoch, report.train_loss, report.val_rmse)))
+        return not self._cancel.is_set()
+
+    def _work(self, slot: threading.Semaphore) -> None:
+        while not slot.acquire(timeout=0.2):
+            if self._cancel.is_set():
+                self._finish(CANCELLED, "cancelled before training started")
+                return
+        try:
+            if self._cancel.is_set():
+                self._finish(CANCELLED, "cancelled before training started")
+                return
+            self._update(status=PREPARING)
+            run = train_or_load(self.cfg, self.data, runs_dir=self.runs_dir, callback=self._on_epoch, progress=False)
+            self._finish(DONE, "", run)
+        except RuntimeError as error:
+            self._finish(CANCELLED if self._cancel.is_set() else FAILED, str(error))
+        except Exception as error:  # noqa: BLE001 - any failure is reported in the page, never raised
+            log.exception("training failed")
+            self._finish(FAILED, f"{type(error).__name__}: {error}")
+        finally:
+            slot.release()
+
+    def _finish(self, status: str, message: str, run: Run | None = None) -> None:
+        seconds = time.perf_counter() - self._start
+        self._update(status=status, message=message, run=run, seconds=seconds)

@@ -1,0 +1,204 @@
+"""Read-only data shared by every session of a server process: the dataset, map layers and geometry.
+
+Built once per process by :func:`load_resources` (``pn.cache``) and never mutated afterwards, so
+sessions can share it safely; per-session state lives in :mod:`dashboard.state`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import panel as pn
+
+from dashboard.geometry import SIMPLIFY_M, Bounds, line_pieces, nearest_line, polygon_table, ring_paths, to_mercator
+from msgl_core.data import (
+    PRESETS,
+    MapLayers,
+    MultiscaleData,
+    available_presets,
+    load_dataset,
+    map_layers,
+    reach_table,
+    subnetwork,
+)
+from msgl_core.data.splits import period_mask
+
+log = logging.getLogger(__name__)
+
+WHOLE_BASIN = "drb"
+#: Coarse segments are drawn wide and faint under the reaches, so they are simplified more, m.
+COARSE_SIMPLIFY_M = 100.0
+Period = tuple[str, str]
+
+
+class Resources:
+    """The dataset and everything derived from it that does not depend on a session.
+
+    Attributes:
+        data: the processed two-scale dataset.
+        layers: basin outline, reservoirs, dams, sites (None when the bundle has no map layers).
+        layers_note: why ``layers`` is None ("" otherwise).
+        reaches: GeoDataFrame of fine reaches in Web Mercator, indexed by ``reach_id``, with
+            ``segment``, ``length_m`` (m), ``n_obs_days`` (observed days in the record) and
+            ``x``, ``y`` (midpoint, m).
+        segments: GeoDataFrame of coarse NHM segments in Web Mercator, indexed by ``seg_id_nat``.
+        reach_pieces, segment_pieces: straight pieces for ``hv.Segments`` (see
+            :func:`dashboard.geometry.line_pieces`) with the hover columns of each line.
+        bounds: extent of the whole network (Web Mercator, m).
+        time: the daily time axis of the record.
+    """
+
+    def __init__(self, data: MultiscaleData, layers: MapLayers | None, layers_note: str = "") -> None:
+        self.data = data
+        self.layers = layers
+        self.layers_note = layers_note
+        network = data.network
+        info = reach_table(data)
+        reaches = to_mercator(network.reaches[["segment", "length_m", "geometry"]].copy())
+        reaches["n_obs_days"] = info["n_obs_days"].reindex(reaches.index).fillna(0).astype(int)
+        middle = reaches.geometry.interpolate(0.5, normalized=True)
+        reaches["x"], reaches["y"] = middle.x.to_numpy(), middle.y.to_numpy()
+        self.reaches = reaches
+        self.segments = to_mercator(network.segments[["to_segment", "length_m", "n_reaches", "cum_area_km2",
+                                                      "geometry"]].copy())
+        self.segments["n_obs_days"] = reaches.groupby("segment")["n_obs_days"].sum().reindex(
+            self.segments.index).fillna(0).astype(int)
+        self.reach_pieces = _pieces(reaches, {
+            "reach": reaches.index.to_numpy(), "segment": reaches["segment"].to_numpy(),
+            "length_km": reaches["length_m"].to_numpy() / 1000, "n_obs_days": reaches["n_obs_days"].to_numpy(),
+            "observed": np.where(reaches["n_obs_days"].to_numpy() > 0, "observed", "no observations")})
+        self.segment_pieces = _pieces(self.segments, tolerance=COARSE_SIMPLIFY_M, columns={
+            "segment": self.segments.index.to_numpy(), "length_km": self.segments["length_m"].to_numpy() / 1000,
+            "n_reaches": self.segments["n_reaches"].to_numpy(),
+            "area_km2": self.segments["cum_area_km2"].to_numpy(), "n_obs_days": self.segments["n_obs_days"].to_numpy()})
+        self.bounds = Bounds.of(self.segments)
+        self.time = pd.DatetimeIndex(data.fine["time"].values)
+        observed = np.isfinite(data.fine["water_temp_obs"].transpose("time", "reach").values)
+        self._obs_day, self._obs_reach = np.nonzero(observed)
+        self._reach_position = pd.Index(data.fine["reach"].values.astype(str))
+        self._domains: dict[str, gpd.GeoDataFrame] = {}
+        self._lock = threading.Lock()
+
+    # -- domains ---------------------------------------------------------------------------------
+
+    @property
+    def presets(self) -> list[str]:
+        """Preset sub-basins present in this network."""
+        return available_presets(self.data.network)
+
+    def preset_description(self, name: str) -> str:
+        """One line describing preset ``name``."""
+        return PRESETS[name].description
+
+    def domain_segments(self, basin: str) -> pd.Index:
+        """``seg_id_nat`` of ``basin`` ("drb", a preset or an outlet ``seg_id_nat`` as text).
+
+        Raises ValueError (from msgl_core) for an unknown basin.
+        """
+        return self._domain(basin).index
+
+    def domain_reaches(self, basin: str) -> gpd.GeoDataFrame:
+        """Rows of :attr:`reaches` inside ``basin`` (see :meth:`domain_segments`)."""
+        segments = self.domain_segments(basin)
+        return self.reaches[self.reaches["segment"].isin(segments)]
+
+    def _domain(self, basin: str) -> gpd.GeoDataFrame:
+        key = str(basin).lower()
+        with self._lock:
+            if key not in self._domains:
+                if key == WHOLE_BASIN:
+                    self._domains[key] = self.segments
+                else:
+                    keep = subnetwork(self.data.network, key).segments.index
+                    self._domains[key] = self.segments.loc[keep]
+            return self._domains[key]
+
+    def observed_reach_days(self, basin: str, periods: Sequence[Period]) -> int:
+        """Number of observed reach-days of ``basin``'s reaches on days inside ``periods``."""
+        days = period_mask(self.time, periods)
+        inside = self._reach_position.get_indexer(self.domain_reaches(basin).index)
+        chosen = np.zeros(len(self._reach_position), dtype=bool)
+        chosen[inside[inside >= 0]] = True
+        return int((days[self._obs_day] & chosen[self._obs_reach]).sum())
+
+    # -- picking ---------------------------------------------------------------------------------
+
+    def nearest_reach(self, x: float, y: float, reach_ids: Sequence[str] | pd.Index, max_distance: float) -> str | None:
+        """Id of the reach among ``reach_ids`` nearest to (x, y) (Web Mercator, m), or None beyond ``max_distance`` m."""
+        candidates = self.reaches.loc[pd.Index(reach_ids).intersection(self.reaches.index)]
+        position = nearest_line(candidates.geometry, x, y, max_distance)
+        return None if position is None else str(candidates.index[position])
+
+    def nearest_segment(self, x: float, y: float, max_distance: float) -> int | None:
+        """``seg_id_nat`` of the segment nearest to (x, y) (Web Mercator, m), or None beyond ``max_distance`` m."""
+        position = nearest_line(self.segments.geometry, x, y, max_distance)
+        return None if position is None else int(self.segments.index[position])
+
+    # -- context layers (Web Mercator) -----------------------------------------------------------
+
+    def boundary_paths(self) -> list[np.ndarray]:
+        """Basin outline rings as (n, 2) arrays (m); empty without map layers."""
+        return [] if self.layers is None else ring_paths(to_mercator(self.layers.boundary).geometry)
+
+    def reservoir_polygons(self) -> list[dict]:
+        """Reservoir polygons with ``name`` and ``area_km2``, for ``hv.Polygons``; empty without map layers."""
+        if self.layers is None or self.layers.reservoirs.empty:
+            return []
+        res = to_mercator(self.layers.reservoirs)
+        frame = gpd.GeoDataFrame({"name": res.get("RES_NAME", res.get("DAM_NAME", "")).fillna("").astype(str),
+                                  "area_km2": res.get("AREA_SKM", np.nan)}, geometry=res.geometry)
+        return polygon_table(frame, ["name", "area_km2"])
+
+    def dam_points(self) -> pd.DataFrame:
+        """Dams: ``x``, ``y`` (m), ``name``, ``river``, ``year``; empty without map layers."""
+        if self.layers is None or self.layers.dams.empty:
+            return pd.DataFrame({"x": [], "y": [], "name": [], "river": [], "year": []})
+        dams = to_mercator(self.layers.dams)
+        return pd.DataFrame({"x": dams.geometry.x, "y": dams.geometry.y,
+                             "name": dams.get("DAM_NAME", "").fillna("").astype(str),
+                             "river": dams.get("RIVER", "").fillna("").astype(str),
+                             "year": dams.get("YEAR", np.nan)}).reset_index(drop=True)
+
+    def site_points(self) -> pd.DataFrame:
+        """Observation sites: ``x``, ``y`` (m), ``site_id``, ``reach``, ``segment``, ``n_obs_days``."""
+        if self.layers is None or self.layers.sites.empty:
+            return pd.DataFrame({"x": [], "y": [], "site_id": [], "reach": [], "segment": [], "n_obs_days": []})
+        sites = to_mercator(self.layers.sites)
+        return pd.DataFrame({"x": sites.geometry.x, "y": sites.geometry.y, "site_id": sites["site_id"].astype(str),
+                             "reach": sites["reach_id"].astype(str), "segment": sites["seg_id_nat"].astype(int),
+                             "n_obs_days": sites["n_obs_days"].astype(int)}).reset_index(drop=True)
+
+
+def _pieces(frame: gpd.GeoDataFrame, columns: dict[str, np.ndarray], tolerance: float = SIMPLIFY_M) -> pd.DataFrame:
+    pieces = line_pieces(frame.geometry, tolerance)
+    line = pieces.pop("line").to_numpy()
+    for name, values in columns.items():
+        pieces[name] = np.asarray(values)[line]
+    return pieces
+
+
+def resources_from_data(data: MultiscaleData) -> Resources:
+    """:class:`Resources` for ``data``; missing map layers leave ``layers`` None with a note."""
+    try:
+        layers: MapLayers | None = map_layers(data)
+        note = ""
+    except (OSError, ValueError) as error:  # the bundle has no boundary/reservoir files
+        log.warning("map layers unavailable: %s", error)
+        layers, note = None, f"Map layers (basin outline, reservoirs, sites) are not available: {error}"
+    return Resources(data, layers, note)
+
+
+@pn.cache(max_items=2)
+def load_resources(data_dir: str | None = None, cache_dir: str | None = None) -> Resources:
+    """Load (building if needed) the dataset once per process and derive the map geometry.
+
+    Raises FileNotFoundError when the DRB bundle cannot be found, ValueError for bad data.
+    """
+    data = load_dataset(None if data_dir is None else Path(data_dir), None if cache_dir is None else Path(cache_dir))
+    return resources_from_data(data)

@@ -1,0 +1,393 @@
+"""Per-session state: the run settings being edited and everything the views show.
+
+:class:`RunSettings` holds the choices that define a run and turns them into a
+:class:`msgl_core.config.RunConfig`; :class:`AppState` holds the session (current run, day, reach,
+training job, messages) and implements every user action. Views only read these parameters and
+call these methods, so all logic here is tested without a browser. One :class:`AppState` is
+created per browser session; nothing here is shared between sessions except the read-only
+:class:`~dashboard.resources.Resources` and cached run results.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import param
+
+from dashboard.jobs import FINISHED, Progress, TrainingJob
+from dashboard.resources import WHOLE_BASIN, Resources
+from dashboard.results import RunResults, open_results
+from msgl_core.config import DEVICES, RunConfig
+from msgl_core.registry import get_variant, variant_names
+from msgl_core.runs import METRICS, Run, load_run, run_name, runs_root
+
+log = logging.getLogger(__name__)
+
+#: Domain choice meaning "everything upstream of :attr:`RunSettings.outlet`".
+UPSTREAM = "upstream"
+#: Sparsity values offered by the slider (kept fraction ρ).
+SPARSITY_STEPS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+#: Epochs used when the base config asks for more: a demo trains in minutes on a CPU.
+DEMO_EPOCHS = 10
+VIEWS = ("network", "day", "errors", "compare", "downloads")
+ALERT_LEVELS = ("info", "success", "warning", "danger")
+
+
+def cuda_available() -> bool:
+    """True when torch sees a CUDA GPU."""
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+class RunSettings(param.Parameterized):
+    """The user's choices for the next run; :meth:`to_config` validates them through :class:`RunConfig`."""
+
+    variant = param.Selector(default="msgl", objects=variant_names(),
+                             doc="Model variant from the msgl_core registry (`msgl variants` lists them).")
+    domain = param.Selector(default=WHOLE_BASIN, objects=[WHOLE_BASIN, UPSTREAM],
+                            doc="Spatial domain: 'drb' (whole basin), a preset sub-basin, or 'upstream' of `outlet`.")
+    outlet = param.Integer(default=None, allow_None=True,
+                           doc="seg_id_nat of the outlet segment when `domain` is 'upstream' (click the network map).")
+    sparsity = param.Number(default=1.0, bounds=(0.0, 1.0), inclusive_bounds=(False, True),
+                            doc="Kept fraction ρ of observed fine reach-days in the training and validation periods.")
+    seed = param.Integer(default=1, bounds=(0, 2**31 - 1), doc="Model seed (weights, dropout).")
+    epochs = param.Integer(default=DEMO_EPOCHS, bounds=(1, 1000), doc="Number of training epochs.")
+    device = param.Selector(default="auto", objects=list(DEVICES),
+                            doc="Training device: auto (GPU when present), cpu or cuda.")
+    threads = param.Integer(default=1, bounds=(1, max(os.cpu_count() or 1, 1)),
+                            doc="torch CPU threads for training (1 keeps the page responsive on small CPUs).")
+    base = param.ClassSelector(class_=RunConfig, default=RunConfig(), instantiate=False,
+                               doc="Config that the choices override (periods, window, learning rate, ...).")
+
+    def __init__(self, presets: Sequence[str] = (), **params: object) -> None:
+        super().__init__(**params)
+        self.param.domain.objects = [WHOLE_BASIN, *presets, UPSTREAM]
+        if self.domain not in self.param.domain.objects:
+            self.domain = WHOLE_BASIN
+
+    @classmethod
+    def from_config(cls, cfg: RunConfig, presets: Sequence[str] = ()) -> RunSettings:
+        """Settings initialised from ``cfg`` (which becomes :attr:`base`); more than :data:`DEMO_EPOCHS` epochs are capped."""
+        settings = cls(presets, base=cfg)
+        settings.apply_config(cfg)
+        settings.epochs = min(cfg.epochs, DEMO_EPOCHS)
+        return settings
+
+    @property
+    def basin(self) -> str:
+        """The ``basin`` of the config: "drb", a preset name, or the outlet ``seg_id_nat`` as text.
+
+        Raises ValueError when the domain is 'upstream' and no outlet was chosen.
+        """
+        if self.domain == UPSTREAM:
+            if self.outlet is None:
+                raise ValueError("choose the outlet segment: click a segment on the Network map")
+            return str(self.outlet)
+        return self.domain
+
+    def to_config(self) -> RunConfig:
+        """The run config of these choices. Raises ValueError with a readable message when invalid."""
+        return self.base.with_overrides(variant=self.variant, basin=self.basin, sparsity=float(self.sparsity),
+                                        seed=int(self.seed), epochs=int(self.epochs), device=self.device,
+                                        threads=int(self.threads))
+
+    def apply_config(self, cfg: RunConfig) -> None:
+        """Show ``cfg``'s choices (variant, domain, sparsity, seed, epochs); device and threads are kept."""
+        domain, outlet = cfg.basin.lower(), self.outlet
+        if domain not in self.param.domain.objects:
+            try:
+                outlet, domain = int(cfg.basin), UPSTREAM
+            except ValueError:
+                domain = WHOLE_BASIN
+        values = {"domain": domain, "outlet": outlet, "sparsity": cfg.sparsity, "seed": cfg.seed,
+                  "epochs": min(cfg.epochs, self.param.epochs.bounds[1])}
+        if cfg.variant in self.param.variant.objects:
+            values["variant"] = cfg.variant
+        self.param.update(**values)
+
+
+@dataclass(frozen=True)
+class SettingsCheck:
+    """What the current settings would do.
+
+    Attributes:
+        config: the run config (None when the settings are invalid).
+        error: why the settings cannot be used ("" when they can).
+        existing: folder of the cached run with this config, if any (it loads instead of training).
+        n_segments, n_reaches: size of the domain.
+        observed_reach_days: observed fine reach-days of the domain in the training and validation periods.
+        kept_reach_days: of which the sparsity keeps ``max(1, round(ρ·n))``.
+        train_reach_days: observed fine reach-days in the training periods (before masking).
+    """
+
+    config: RunConfig | None
+    error: str = ""
+    existing: Path | None = None
+    n_segments: int = 0
+    n_reaches: int = 0
+    observed_reach_days: int = 0
+    kept_reach_days: int = 0
+    train_reach_days: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when the settings can be trained or loaded."""
+        return not self.error and self.config is not None
+
+
+def kept_reach_days(observed: int, sparsity: float) -> int:
+    """Reach-days the sparsity mask keeps of ``observed`` (msgl_core keeps ``max(1, round(ρ·n))``, none of none)."""
+    return 0 if observed == 0 else max(1, round(sparsity * observed))
+
+
+def run_label(run: Run) -> str:
+    """One line naming a cached run: variant, domain, ρ, seed, epochs, test RMSE (°C)."""
+    cfg = run.config
+    rmse = run.metrics.get("fine", {}).get("overall", {}).get("rmse")
+    score = "n/a" if rmse is None or not math.isfinite(rmse) else f"{rmse:.2f} °C"
+    return f"{cfg.variant} · {cfg.basin} · ρ {cfg.sparsity * 100:g}% · seed {cfg.seed} · {cfg.epochs} ep · {score}"
+
+
+def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
+    """One row per run: settings and test metrics (RMSE, MAE, bias in °C; NSE; n_obs), indexed by folder name."""
+    rows = []
+    for run in runs:
+        cfg, overall = run.config, run.metrics.get("fine", {}).get("overall", {})
+        training = run.metrics.get("training", {})
+        rows.append({"run": run.path.name, "variant": cfg.variant, "basin": cfg.basin, "sparsity": cfg.sparsity,
+                     "seed": cfg.seed, "epochs": cfg.epochs,
+                     **{k: _number(overall.get(k)) for k in ("rmse", "mae", "bias", "nse")},
+                     "n_obs": int(overall.get("n_obs") or 0), "train_s": _number(training.get("seconds")),
+                     "path": str(run.path)})
+    columns = ["run", "variant", "basin", "sparsity", "seed", "epochs", "rmse", "mae", "bias", "nse", "n_obs",
+               "train_s", "path"]
+    return pd.DataFrame(rows, columns=columns).set_index("run")
+
+
+def _number(value: object) -> float:
+    return math.nan if value is None else float(value)  # type: ignore[arg-type]
+
+
+class AppState(param.Parameterized):
+    """Everything one browser session shows and does; views read it, user actions are its methods.
+
+    Temperatures are °C throughout. Map coordinates are Web Mercator metres.
+    """
+
+    resources = param.ClassSelector(class_=Resources, instantiate=False,
+                                    doc="Read-only dataset and map geometry shared by all sessions.")
+    settings = param.ClassSelector(class_=RunSettings, instantiate=False, doc="Choices for the next run.")
+    runs_dir = param.ClassSelector(class_=Path, default=None, allow_None=True,
+                                   doc="Run cache folder (None: $MSGL_RUNS_DIR, else ./runs).")
+    check = param.ClassSelector(class_=SettingsCheck, instantiate=False,
+                                doc="Validation of `settings`: config, error, existing run, reach-day counts.")
+    results = param.ClassSelector(class_=RunResults, default=None, allow_None=True, instantiate=False,
+                                  doc="The current run with its predictions (None before a run is loaded).")
+    date = param.Date(default=None, allow_None=True, doc="Day shown on the day maps.")
+    reach = param.String(default=None, allow_None=True, doc="Selected reach id ('{seg_id_nat}_{k}') for the reach panel.")
+    clicked_segment = param.Integer(default=None, allow_None=True,
+                                    doc="seg_id_nat last clicked on the network map (outlet of the 'upstream' domain).")
+    basemap = param.Boolean(default=False, doc="Draw a tile basemap (turned on once the browser shows it can load tiles).")
+    tiles_online = param.Boolean(default=None, allow_None=True,
+                                 doc="Whether the browser can load basemap tiles (None until it has tried).")
+    show_reaches = param.Boolean(default=True, doc="Draw the ~3,200 fine reaches on the network map.")
+    show_sites = param.Boolean(default=True, doc="Draw observation sites, reservoirs and dams on the network map.")
+    error_metric = param.Selector(default="rmse", objects=["rmse", "bias", "mae"],
+                                  doc="Per-reach test metric of the error maps (°C).")
+    cached_runs = param.List(default=[], item_type=Run, doc="Complete runs in the run cache, newest first.")
+    skipped_runs = param.List(default=[], item_type=str, doc="Run folders that could not be read (with the reason).")
+    job = param.ClassSelector(class_=TrainingJob, default=None, allow_None=True, instantiate=False,
+                              doc="The running training job of this session (None when idle).")
+    progress = param.ClassSelector(class_=Progress, default=None, allow_None=True, instantiate=False,
+                                   doc="Latest snapshot of the training job (kept after it ends).")
+    alert = param.String(default="", doc="Message shown at the top of the page ('' hides it).")
+    alert_level = param.Selector(default="info", objects=list(ALERT_LEVELS), doc="Colour of the message.")
+    view = param.Selector(default="network", objects=list(VIEWS), doc="Main tab shown.")
+
+    def __init__(self, resources: Resources, base: RunConfig | None = None, runs_dir: str | Path | None = None,
+                 **params: object) -> None:
+        base = base or RunConfig()
+        settings = RunSettings.from_config(base, resources.presets)
+        super().__init__(resources=resources, settings=settings, runs_dir=None if runs_dir is None else Path(runs_dir),
+                         check=SettingsCheck(None), **params)
+        if not cuda_available() and settings.device == "cuda":
+            settings.device = "auto"
+        settings.param.watch(self._recheck, ["variant", "domain", "outlet", "sparsity", "seed", "epochs", "device",
+                                             "threads"])
+        self.refresh_runs()
+        self._recheck()
+
+    # -- messages --------------------------------------------------------------------------------
+
+    def say(self, text: str, level: str = "info") -> None:
+        """Show ``text`` at the top of the page (level: info, success, warning, danger)."""
+        self.param.update(alert=text, alert_level=level)
+
+    def dismiss(self) -> None:
+        """Hide the message."""
+        self.alert = ""
+
+    def tiles_checked(self, online: bool | None) -> None:
+        """Record whether the browser can load tiles; the first positive answer turns the basemap on."""
+        if online is None or online == self.tiles_online:
+            return
+        self.param.update(tiles_online=bool(online), basemap=bool(online))
+
+    # -- settings --------------------------------------------------------------------------------
+
+    @property
+    def runs_folder(self) -> Path:
+        """The run cache folder actually used."""
+        return runs_root(self.runs_dir)
+
+    def _recheck(self, *events: object) -> None:
+        self.check = self.check_settings()
+
+    def check_settings(self) -> SettingsCheck:
+        """Validate :attr:`settings` and count the domain's reaches and reach-days (never raises)."""
+        s = self.settings
+        try:
+            cfg = s.to_config()
+            segments = self.resources.domain_segments(cfg.basin)
+        except ValueError as error:
+            return SettingsCheck(None, str(error))
+        counts = {"n_segments": len(segments), "n_reaches": int(self.resources.reaches["segment"].isin(segments).sum())}
+        observed = self.resources.observed_reach_days(cfg.basin, (*cfg.train_periods, *cfg.val_periods))
+        train = self.resources.observed_reach_days(cfg.basin, cfg.train_periods)
+        counts.update(observed_reach_days=observed, kept_reach_days=kept_reach_days(observed, cfg.sparsity),
+                      train_reach_days=train)
+        existing = self.runs_folder / run_name(cfg, self.resources.data.path.name)
+        existing_path = existing if (existing / METRICS).is_file() else None
+        if cfg.device == "cuda" and not cuda_available():
+            return SettingsCheck(cfg, "no CUDA GPU is available on this server; choose auto or CPU", existing_path,
+                                 **counts)
+        if existing_path is None and train == 0 and get_variant(cfg.variant).uses_fine_obs:
+            return SettingsCheck(cfg, f"domain {cfg.basin!r} has no fine observations in the training periods; "
+                                      "choose a larger domain", None, **counts)
+        return SettingsCheck(cfg, "", existing_path, **counts)
+
+    # -- run cache -------------------------------------------------------------------------------
+
+    def refresh_runs(self) -> None:
+        """Re-read the run cache (complete runs, newest first); unreadable folders go to :attr:`skipped_runs`."""
+        folder = self.runs_folder
+        runs, skipped = [], []
+        for metrics in folder.glob(f"*/{METRICS}") if folder.is_dir() else []:
+            try:
+                runs.append(load_run(metrics.parent))
+            except Exception as error:  # noqa: BLE001 - bad YAML, missing keys, ...: list it as unreadable
+                skipped.append(f"{metrics.parent.name}: {error}")
+        runs.sort(key=lambda r: (r.path / METRICS).stat().st_mtime, reverse=True)
+        self.param.update(cached_runs=runs, skipped_runs=skipped)
+
+    # -- loading and training --------------------------------------------------------------------
+
+    def load(self, path: str | Path) -> bool:
+        """Make the run in ``path`` current; on failure show why and keep the current run. Returns success."""
+        try:
+            results = open_results(path)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            self.say(f"Could not load run {Path(path).name}: {error}", "danger")
+            return False
+        unknown = results.reaches.difference(self.resources.reaches.index)
+        if len(unknown):
+            self.say(f"Run {results.name} was made on other data ({len(unknown)} of its reaches, e.g. "
+                     f"{unknown[0]}, are not in this dataset); it cannot be shown.", "danger")
+            return False
+        self.settings.apply_config(results.run.config)
+        self.param.update(results=results, date=results.default_date(), reach=None, view="day")
+        note = ""
+        if results.run.data_fingerprint != self.resources.data.path.name:
+            note = f" (made with data {results.run.data_fingerprint}; this server uses {self.resources.data.path.name})"
+        self.say(f"Loaded {results.describe()}{note}. Click a reach on a map to see its hydrograph.",
+                 "warning" if note else "success")
+        return True
+
+    def train(self) -> None:
+        """Train the current settings in the background, or load the cached run with the same config."""
+        if self.job is not None:
+            self.say("A training is already running in this session; cancel it first.", "warning")
+            return
+        check = self.check_settings()
+        self.check = check
+        if check.existing is not None:
+            self.load(check.existing)
+            return
+        if not check.ok or check.config is None:
+            self.say(f"Cannot train: {check.error}", "danger")
+            return
+        job = TrainingJob(check.config, self.resources.data, self.runs_dir).start()
+        self.param.update(job=job, progress=job.progress())
+        self.say(f"Training {check.config.variant} on {check.config.basin} for {check.config.epochs} epochs "
+                 "in the background; the page stays usable.", "info")
+
+    def cancel(self) -> None:
+        """Cancel the running training (it stops after the current epoch)."""
+        if self.job is not None:
+            self.job.cancel()
+            self.say("Cancelling: training stops after the current epoch.", "warning")
+
+    def poll(self) -> bool:
+        """Copy the job's progress into :attr:`progress`; on completion load or report. Returns True while it runs."""
+        job = self.job
+        if job is None:
+            return False
+        progress = job.progress()
+        self.progress = progress
+        if progress.status not in FINISHED:
+            return True
+        self.job = None
+        if progress.status == "done" and progress.run is not None:
+            self.refresh_runs()
+            if self.load(progress.run.path):
+                self.say(f"Trained in {progress.seconds:.0f} s. {self.alert}", "success")
+        elif progress.status == "cancelled":
+            self.say(f"Training cancelled: {progress.message}", "warning")
+        else:
+            self.say(f"Training failed: {progress.message}", "danger")
+        self._recheck()
+        return False
+
+    # -- picking on maps -------------------------------------------------------------------------
+
+    def pick_reach(self, x: float | None, y: float | None, max_distance: float | None = None) -> str | None:
+        """Select the current run's reach nearest to the map point (x, y) (Web Mercator, m); returns its id.
+
+        ``max_distance`` defaults to 3 % of the domain's extent (at least 300 m).
+        """
+        if self.results is None or x is None or y is None:
+            return None
+        reaches = self.resources.reaches.loc[self.results.reaches]
+        if max_distance is None:
+            left, bottom, right, top = reaches.total_bounds
+            max_distance = max(300.0, 0.03 * math.hypot(right - left, top - bottom))
+        reach = self.resources.nearest_reach(x, y, self.results.reaches, max_distance)
+        if reach is not None:
+            self.reach = reach
+        return reach
+
+    def pick_segment(self, x: float | None, y: float | None, max_distance: float = 3000.0) -> int | None:
+        """Make everything upstream of the segment nearest to the map point (x, y) (Web Mercator, m) the domain.
+
+        Returns the segment's seg_id_nat, or None (and nothing changes) when no segment is within ``max_distance`` m.
+        """
+        if x is None or y is None:
+            return None
+        segment = self.resources.nearest_segment(x, y, max_distance)
+        if segment is None:
+            return None
+        self.clicked_segment = segment
+        self.settings.param.update(outlet=segment, domain=UPSTREAM)
+        return segment
+
+    def select_reach(self, reach: str | None) -> None:
+        """Select ``reach`` by id (ignored unless it is in the current run's domain)."""
+        if reach and self.results is not None and reach in self.results.reaches:
+            self.reach = reach

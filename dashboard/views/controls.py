@@ -1,0 +1,96 @@
+"""Run settings: domain, variant, sparsity (with the reach-days it keeps), seed, epochs, device; Train."""
+
+from __future__ import annotations
+
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from dashboard.resources import WHOLE_BASIN
+from dashboard.state import SPARSITY_STEPS, UPSTREAM, AppState, cuda_available
+from msgl_core.registry import get_variant
+
+
+def sparsity_label(value: float) -> str:
+    """Percent label of a kept fraction, e.g. 0.001 -> '0.1 %'."""
+    return f"{value * 100:g} %"
+
+
+class RunControls(Viewer):
+    """Widgets for :class:`~dashboard.state.RunSettings`, the validation message and the Train button."""
+
+    state = param.ClassSelector(class_=AppState, doc="Session state shared by all views.")
+
+    def __init__(self, **params: object) -> None:
+        super().__init__(**params)
+        s, r = self.state.settings, self.state.resources
+        options = {f"Whole DRB ({len(r.reaches):,} reaches)": WHOLE_BASIN}
+        for name in r.presets:
+            n = int(r.reaches["segment"].isin(r.domain_segments(name)).sum())
+            options[f"{name.title()} ({n:,} reaches)"] = name
+        options["Upstream of a clicked segment"] = UPSTREAM
+        self._domain = pn.widgets.Select.from_param(s.param.domain, label="Domain", options=options,
+                                                    description="Whole basin, a preset sub-basin, or everything "
+                                                                "upstream of the segment you click on the Network map.")
+        self._variant = pn.widgets.Select.from_param(s.param.variant, label="Model variant")
+        self._variant_info = pn.pane.Markdown(styles={"font-size": "0.85em"}, margin=(0, 10))
+        self._sparsity = pn.widgets.DiscreteSlider(label="Fine-data sparsity ρ (kept share of observations)",
+                                                   options=self._sparsity_options(s.sparsity), value=s.sparsity)
+        self._counts = pn.pane.Markdown(styles={"font-size": "0.85em"}, margin=(0, 10))
+        self._seed = pn.widgets.IntInput.from_param(s.param.seed, label="Seed", width=100)
+        self._epochs = pn.widgets.IntInput.from_param(s.param.epochs, label="Epochs", width=100)
+        self._threads = pn.widgets.IntInput.from_param(s.param.threads, label="CPU threads", width=100)
+        gpu = cuda_available()
+        self._device = pn.widgets.Select.from_param(
+            s.param.device, label="Device",
+            options={"auto (GPU if present)": "auto", "CPU": "cpu", "GPU (CUDA)" if gpu else "GPU: not available": "cuda"},
+            disabled_options=[] if gpu else ["cuda"])
+        self._problem = pn.pane.Alert(alert_type="warning", visible=False, margin=(5, 10))
+        self._train = pn.widgets.Button(label="Train", color="primary", sizing_mode="stretch_width",
+                                        description="Train in the background, or load the cached run with these settings.")
+        self._train.on_click(lambda event: self.state.train())
+        self._sparsity.param.watch(self._sparsity_chosen, "value")
+        s.param.watch(self._sparsity_changed, "sparsity")
+        s.param.watch(self._describe_variant, "variant")
+        self.state.param.watch(self._checked, ["check", "job"])
+        self._describe_variant()
+        self._checked()
+
+    @staticmethod
+    def _sparsity_options(current: float) -> dict[str, float]:
+        values = sorted({*SPARSITY_STEPS, float(current)})
+        return {sparsity_label(v): v for v in values}
+
+    def _sparsity_chosen(self, event: param.parameterized.Event) -> None:
+        self.state.settings.sparsity = float(event.new)
+
+    def _sparsity_changed(self, event: param.parameterized.Event) -> None:
+        if event.new not in self._sparsity.values:
+            self._sparsity.options = self._sparsity_options(event.new)
+        self._sparsity.value = event.new
+
+    def _describe_variant(self, *events: object) -> None:
+        variant = get_variant(self.state.settings.variant)
+        uses = [name for name, flag in (("fine observations", variant.uses_fine_obs),
+                                        ("coarse observations", variant.uses_coarse_obs),
+                                        ("process-model simulation", variant.uses_simulation)) if flag]
+        note = "" if variant.uses_fine_obs else " Sparsity does not change what it learns from."
+        self._variant_info.object = f"{variant.description}. Trains on {', '.join(uses) or 'nothing'}.{note}  \n*{variant.citation}*"
+
+    def _checked(self, *events: object) -> None:
+        check, busy = self.state.check, self.state.job is not None
+        if check.config is not None:
+            self._counts.object = (f"ρ = {sparsity_label(check.config.sparsity)}: **{check.kept_reach_days:,}** of "
+                                   f"{check.observed_reach_days:,} observed reach-days kept for training and validation "
+                                   f"on {check.n_reaches:,} reaches")
+        else:
+            self._counts.object = ""
+        self._problem.param.update(object=check.error, visible=bool(check.error))
+        self._train.label = "Load cached run" if check.existing is not None else "Train"
+        self._train.disabled = busy or not check.ok
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Column(
+            self._domain, self._variant, self._variant_info, self._sparsity, self._counts,
+            pn.Row(self._seed, self._epochs, self._threads), self._device, self._problem, self._train,
+            sizing_mode="stretch_width")

@@ -1,0 +1,83 @@
+"""HoloViews building blocks shared by the map views (not a view itself).
+
+Every map is an overlay of plain HoloViews elements in Web Mercator metres: an optional tile
+basemap, the basin outline and ``hv.Segments`` for the river lines (see :mod:`dashboard.geometry`).
+Without network access the tiles stay blank and everything else still draws.
+"""
+
+from __future__ import annotations
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+
+from dashboard.geometry import PIECE_COLUMNS, Bounds
+from dashboard.resources import Resources
+
+#: Colour of lines without a value (no prediction, no metric).
+NAN_COLOR = "#b5b5b5"
+#: Colour maps: water temperature, signed differences (°C), unsigned errors (°C).
+TEMPERATURE_CMAP = "turbo"
+DIFFERENCE_CMAP = "RdBu_r"
+ERROR_CMAP = "YlOrRd"
+#: Half-range of the difference colour scale, °C.
+DIFFERENCE_LIMIT = 5.0
+TOOLS = ["pan", "wheel_zoom", "reset", "save"]
+#: The tile basemap (CARTO light), Web Mercator.
+TILE_URL = "https://cartodb-basemaps-4.global.ssl.fastly.net/light_all/{Z}/{X}/{Y}.png"
+
+
+def one_line(template: str) -> str:
+    """A compact HTML hover tooltip (Bokeh ``@column{format}`` fields), one line per hit."""
+    return f'<div style="white-space:nowrap;font-size:11px">{template}</div>'
+
+
+def map_options(bounds: Bounds, width: int, max_height: int, title: str = "") -> dict:
+    """Options of a map's outermost overlay: no axes, equal x/y scale, wheel zoom active."""
+    frame_width, frame_height = bounds.frame_size(width, max_height)
+    return {"xaxis": None, "yaxis": None, "xlim": bounds.xlim, "ylim": bounds.ylim, "frame_width": frame_width,
+            "frame_height": frame_height, "active_tools": ["wheel_zoom"], "toolbar": "above",
+            "default_tools": [], "tools": TOOLS, "title": title, "show_grid": False, "bgcolor": "#f7f7f5",
+            "backend_opts": {"plot.output_backend": "webgl"}}
+
+
+def basemap(resources: Resources, tiles: bool) -> hv.Overlay:
+    """Tiles (when ``tiles``) and the basin outline; an empty outline when the bundle has none."""
+    outline = hv.Path(resources.boundary_paths(), kdims=["x", "y"], label="DRB outline").opts(
+        color="#444444", line_width=1.5, tools=[])
+    layers = [outline]
+    if tiles:
+        layers.insert(0, hv.Tiles(TILE_URL, name="CARTO light").opts(alpha=0.9))
+    return hv.Overlay(layers)
+
+
+def segments(pieces: pd.DataFrame, vdims: list[str], label: str = "") -> hv.Segments:
+    """``hv.Segments`` of line pieces (x0, y0, x1, y1 in m) with value columns ``vdims``."""
+    return hv.Segments(pieces, kdims=PIECE_COLUMNS, vdims=vdims, label=label)
+
+
+def points(frame: pd.DataFrame, vdims: list[str], label: str = "") -> hv.Points:
+    """``hv.Points`` at ``x``, ``y`` (m) with value columns ``vdims``."""
+    return hv.Points(frame, kdims=["x", "y"], vdims=vdims, label=label)
+
+
+def grey_lines(pieces: pd.DataFrame, width: float = 1.0, label: str = "") -> hv.Segments:
+    """Context lines without hover."""
+    return segments(pieces[PIECE_COLUMNS], [], label).opts(color=NAN_COLOR, line_width=width, tools=[])
+
+
+def symmetric_limit(values: np.ndarray, floor: float = 0.5) -> float:
+    """Half-range of a diverging colour scale: the 95th percentile of |values|, at least ``floor``, rounded up to 0.5."""
+    finite = np.abs(values[np.isfinite(values)])
+    top = float(np.percentile(finite, 95)) if finite.size else floor
+    return float(np.ceil(max(top, floor) * 2) / 2)
+
+
+def error_limits(metric: str, values: np.ndarray) -> tuple[tuple[float, float], str]:
+    """Colour limits and colour map for a per-reach ``metric`` (°C): diverging for bias, sequential otherwise."""
+    if metric == "bias":
+        limit = symmetric_limit(values)
+        return (-limit, limit), DIFFERENCE_CMAP
+    finite = values[np.isfinite(values)]
+    top = float(np.percentile(finite, 95)) if finite.size else 1.0
+    return (0.0, float(np.ceil(max(top, 0.5) * 2) / 2)), ERROR_CMAP

@@ -1,0 +1,65 @@
+"""Fixtures for the dashboard: the tiny dataset with map layers, and a run cache with trained tiny runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import Point, box
+
+from dashboard.resources import Resources, resources_from_data
+from msgl_core.config import RunConfig
+from msgl_core.data import MultiscaleData, load_dataset
+from msgl_core.runs import Run, train_or_load
+from tests.tiny_bundle import PERIODS, write_tiny_bundle
+
+
+def write_map_layers(bundle: Path) -> None:
+    """Add a basin outline, one reservoir and one dam to a tiny bundle (not build inputs: the cache key stays)."""
+    outline = gpd.GeoDataFrame({"name": ["tiny basin"]}, geometry=[box(-75.05, 40.55, -74.75, 41.05)], crs=4326)
+    outline.to_file(bundle / "network/drb_boundary.gpkg", driver="GPKG")
+    reservoir = gpd.GeoDataFrame({"DAM_NAME": ["Tiny Dam"], "RES_NAME": ["Tiny Lake"], "AREA_SKM": [1.5]},
+                                 geometry=[box(-74.93, 40.74, -74.91, 40.76)], crs=4326)
+    reservoir.to_file(bundle / "network/reservoirs.gpkg", layer="reservoirs", driver="GPKG")
+    dam = gpd.GeoDataFrame({"DAM_NAME": ["Tiny Dam"], "RIVER": ["Tiny Creek"], "YEAR": [1960]},
+                           geometry=[Point(-74.90, 40.75)], crs=4326)
+    dam.to_file(bundle / "network/reservoirs.gpkg", layer="dams", driver="GPKG")
+
+
+@pytest.fixture(scope="session")
+def dash_data(tmp_path_factory: pytest.TempPathFactory) -> MultiscaleData:
+    """The tiny dataset, built from a bundle that also has map layers."""
+    root = tmp_path_factory.mktemp("dash")
+    bundle = write_tiny_bundle(root / "bundle")
+    write_map_layers(bundle)
+    return load_dataset(bundle, root / "cache")
+
+
+@pytest.fixture(scope="session")
+def resources(dash_data: MultiscaleData) -> Resources:
+    """Dashboard resources of the tiny dataset."""
+    return resources_from_data(dash_data)
+
+
+@pytest.fixture(scope="session")
+def base_config() -> RunConfig:
+    """A config that trains on the tiny record in well under a second."""
+    return RunConfig.from_dict({"basin": "drb", "window": 20, "epochs": 2, "device": "cpu", "learning_rate": 0.02,
+                                "threads": 1, **PERIODS})
+
+
+@pytest.fixture(scope="session")
+def runs_dir(tmp_path_factory: pytest.TempPathFactory, dash_data: MultiscaleData, base_config: RunConfig) -> Path:
+    """A run cache holding two tiny runs (rgcn_fine at ρ = 1 and ρ = 0.5); tests must not add to it."""
+    folder = tmp_path_factory.mktemp("runs")
+    for sparsity in (1.0, 0.5):
+        train_or_load(base_config.with_overrides(variant="rgcn_fine", sparsity=sparsity), dash_data,
+                      runs_dir=folder, progress=False)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_run(runs_dir: Path, dash_data: MultiscaleData, base_config: RunConfig) -> Run:
+    """The cached ρ = 1 tiny run."""
+    return train_or_load(base_config.with_overrides(variant="rgcn_fine"), dash_data, runs_dir=runs_dir, progress=False)

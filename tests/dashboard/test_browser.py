@@ -1,0 +1,134 @@
+"""End to end: the real app served in-process, driven by headless Debian Chromium through Playwright.
+
+Skipped (with the reason) when /usr/bin/chromium or the playwright package is missing; CI installs
+both (apt ``chromium``; pip ``playwright``, no browser download). Screenshots go to the test's tmp
+folder and, when $MSGL_SCREENSHOT_DIR is set, are copied there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import panel as pn
+import pytest
+
+from dashboard import browser as chromium
+from dashboard.app import create_app
+from dashboard.resources import Resources
+from dashboard.state import run_label
+from msgl_core.config import RunConfig
+from msgl_core.runs import list_runs
+
+PROBLEM = chromium.chromium_problem()
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(bool(PROBLEM), reason=f"no headless browser: {PROBLEM}")]
+
+
+@pytest.fixture(scope="module")
+def served_runs(runs_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the tiny run cache that the served app may add runs to."""
+    folder = tmp_path_factory.mktemp("served") / "runs"
+    shutil.copytree(runs_dir, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def url(resources: Resources, base_config: RunConfig, served_runs: Path) -> Iterator[str]:
+    """The dashboard on the tiny data, served in this process on a free loopback port."""
+    port = chromium.free_port()
+
+    def app() -> pn.template.BaseTemplate:
+        return create_app(resources=resources, base=base_config, runs_dir=served_runs)
+
+    server = pn.serve({"/": app}, port=port, address="127.0.0.1", show=False, threaded=True,
+                      websocket_origin=[f"127.0.0.1:{port}"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}/"
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = chromium.launch(playwright)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Iterator[list[Path]]:
+    """Screenshots taken by a test; copied to $MSGL_SCREENSHOT_DIR afterwards when it is set."""
+    taken: list[Path] = []
+    yield taken
+    target = os.environ.get("MSGL_SCREENSHOT_DIR")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        for path in taken:
+            shutil.copy2(path, Path(target) / path.name)
+
+
+def _shot(page: Any, tmp_path: Path, shots: list[Path], name: str) -> None:
+    path = tmp_path / f"dashboard_{name}.png"
+    page.screenshot(path=str(path))
+    shots.append(path)
+
+
+def test_load_a_run_move_the_date_and_open_a_reach(browser: Any, url: str, resources: Resources, served_runs: Path,
+                                                   tmp_path: Path, shots: list[Path]) -> None:
+    errors: list[str] = []
+    page = chromium.new_page(browser)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url)
+    chromium.wait_for_plot(page, "n_obs_days", 1)  # the network map, every reach drawn
+    assert page.get_by_text("10 fine reaches").is_visible()
+    _shot(page, tmp_path, shots, "1_network")
+
+    run = next(r for r in list_runs(served_runs) if r.config.sparsity == 0.5)
+    page.get_by_label("Cached runs").select_option(label=run_label(run))
+    page.get_by_role("button", name="Load", exact=True).click()
+    chromium.wait_for_plot(page, "prediction", 1)  # the day map
+    page.get_by_text(f"Loaded {run.config.variant}").wait_for()
+    header = page.get_by_text("observed reach(es)")
+    first_day = header.inner_text()
+    before = chromium.column_values(page, "prediction")
+    _shot(page, tmp_path, shots, "2_day_map")
+
+    page.get_by_role("button", name="▶").click()
+    page.wait_for_function("([text]) => !document.body.innerText.includes(text)", arg=[first_day.split(" · ")[0]])
+    page.wait_for_function(f"([column, old]) => JSON.stringify(({chromium.JS_COLUMN})(column)) !== JSON.stringify(old)",
+                           arg=["prediction", before])
+
+    x, y = resources.reaches.loc["101_1", ["x", "y"]]
+    page.mouse.click(*chromium.screen_point(page, "prediction", x, y))
+    page.get_by_text("Reach 101_1").wait_for()
+    chromium.wait_for_plot(page, "date", 10)  # the hydrograph
+    page.mouse.move(5, 5)  # no tooltip over the screenshot
+    page.get_by_text("Reach 101_1").evaluate("element => element.scrollIntoView({block: 'start'})")
+    _shot(page, tmp_path, shots, "3_reach")
+    assert not errors, errors
+
+
+def test_train_in_the_page_and_see_the_error_map(browser: Any, url: str, tmp_path: Path, shots: list[Path]) -> None:
+    page = chromium.new_page(browser)
+    page.goto(url)
+    chromium.wait_for_plot(page, "n_obs_days", 1)
+    page.get_by_role("button", name="Train", exact=True).click()  # msgl, ρ = 100 %: not cached yet
+    page.get_by_text("Trained in").wait_for(timeout=120_000)
+    chromium.wait_for_plot(page, "prediction", 1)
+    page.get_by_text("Errors", exact=True).click()
+    chromium.wait_for_plot(page, "rmse", 1)
+    _shot(page, tmp_path, shots, "4_error_map")
+    page.get_by_role("button", name="Load cached run").wait_for()  # the same settings now load instead of training

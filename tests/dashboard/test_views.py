@@ -1,0 +1,123 @@
+"""Every view renders (to a Bokeh document, no browser) before and after a run is loaded, and follows the state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import panel as pn
+import pytest
+from bokeh.document import Document
+from typer.testing import CliRunner
+
+from dashboard.app import Dashboard, create_app
+from dashboard.resources import Resources, resources_from_data
+from dashboard.state import VIEWS, AppState
+from dashboard.views.controls import RunControls
+from dashboard.views.day_map import DayMap
+from dashboard.views.downloads import Downloads
+from dashboard.views.reach_detail import ReachDetail
+from dashboard.views.training import TrainingProgress
+from msgl_core.cli import app as cli
+from msgl_core.config import RunConfig
+from msgl_core.data import MultiscaleData
+from msgl_core.runs import Run
+
+
+def _render(viewable: object) -> None:
+    if isinstance(viewable, pn.template.BaseTemplate):
+        viewable.server_doc(Document())
+    else:
+        pn.panel(viewable).get_root(Document())
+
+
+def test_every_tab_renders_before_and_after_loading(resources: Resources, base_config: RunConfig, tiny_run: Run) -> None:
+    state = AppState(resources, base_config, tiny_run.path.parent)
+    dashboard = Dashboard(state=state)
+    for view in VIEWS:
+        state.view = view
+        assert dashboard.tabs.active == VIEWS.index(view)
+        _render(dashboard.views[view])
+    _render(dashboard.template())
+    state.view = "network"
+    state.load(tiny_run.path)
+    assert dashboard.tabs.active == VIEWS.index("day")
+    state.reach = "101_1"
+    for view in VIEWS:
+        state.view = view
+        _render(dashboard.views[view])
+    _render(dashboard.reach)
+    dashboard.tabs.active = VIEWS.index("compare")
+    assert state.view == "compare"
+
+
+def test_controls_follow_the_settings(resources: Resources, base_config: RunConfig, tiny_run: Run) -> None:
+    state = AppState(resources, base_config, tiny_run.path.parent)
+    controls = RunControls(state=state)
+    state.settings.variant = "rgcn_fine"
+    assert controls._train.label == "Load cached run" and not controls._train.disabled
+    state.settings.seed = 99
+    assert controls._train.label == "Train" and "reach-days kept" in controls._counts.object
+    state.settings.sparsity = 0.37  # a loaded run's value that the slider does not offer joins its options
+    assert controls._sparsity.value == 0.37 and "37 %" in controls._sparsity.options
+    state.settings.param.update(domain="upstream", outlet=None)
+    assert controls._train.disabled and controls._problem.visible
+    assert "cuda" in controls._device.disabled_options or controls._device.disabled_options == []
+
+
+def test_day_map_steps_through_the_record(resources: Resources, base_config: RunConfig, tiny_run: Run) -> None:
+    state = AppState(resources, base_config, tiny_run.path.parent)
+    day_map = DayMap(state=state)
+    state.load(tiny_run.path)
+    _render(day_map)
+    start = state.date
+    day_map.step(+1)
+    assert (state.date - start).days == 1 and f"{state.date:%d %b %Y}" in day_map._header.object
+    day_map._step.value = 7
+    day_map.step(-1)
+    assert (start - state.date).days == 6
+    state.date = state.results.time[-1]
+    day_map.step(+1)
+    assert state.date == state.results.time[-1]  # clipped to the record
+
+
+def test_reach_panel_and_downloads(resources: Resources, base_config: RunConfig, tiny_run: Run) -> None:
+    state = AppState(resources, base_config, tiny_run.path.parent)
+    reach, downloads = ReachDetail(state=state), Downloads(state=state)
+    assert downloads._netcdf.disabled
+    state.load(tiny_run.path)
+    assert not downloads._netcdf.disabled and downloads._netcdf.filename.endswith("_predictions.nc")
+    state.reach = "101_1"
+    assert "Reach 101_1" in reach._title.object and reach._hydrograph.visible
+    _render(reach)
+    assert downloads._predictions_csv().getvalue().startswith("date,reach,segment")
+    assert downloads._metrics_gpkg().getvalue()[:16].startswith(b"SQLite format 3")
+
+
+def test_training_progress_polls_the_job(resources: Resources, base_config: RunConfig, tmp_path: Path) -> None:
+    state = AppState(resources, base_config, tmp_path)
+    progress = TrainingProgress(state=state)
+    state.settings.variant = "rgcn_fine"
+    state.train()
+    state.job.wait(60)
+    progress._tick()  # what the periodic callback does
+    assert state.results is not None and progress._layout.visible and "done" in progress._text.object
+    assert not progress._cancel.visible
+
+
+def test_network_map_without_layers_renders(tiny_data: MultiscaleData, base_config: RunConfig, tmp_path: Path) -> None:
+    state = AppState(resources_from_data(tiny_data), base_config, tmp_path)
+    dashboard = Dashboard(state=state)
+    _render(dashboard.views["network"])
+    assert "not available" in dashboard.views["network"]._info.object
+
+
+def test_bad_data_location_shows_a_message(tmp_path: Path) -> None:
+    page = create_app(data_dir=tmp_path / "nowhere", cache_dir=tmp_path / "cache")
+    alerts = [obj for obj in page.main.objects if isinstance(obj, pn.pane.Alert)]
+    assert alerts and "could not load the DRB data" in alerts[0].object
+
+
+@pytest.mark.parametrize("args", [["serve", "--help"]])
+def test_cli_has_serve(args: list[str]) -> None:
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0 and "--port" in result.output and "--address" in result.output
