@@ -226,7 +226,7 @@ def main() -> None:
     if problem:
         sys.exit(f"cannot run: {problem}")
     runs_dir = runs_root(args.runs_dir)
-    runs = list_runs(runs_dir)
+    runs = list_runs(runs_dir).runs
     if not runs:
         sys.exit(f"no cached runs in {runs_dir}: run `msgl train` first")
     resources = load_resources()

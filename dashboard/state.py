@@ -25,7 +25,7 @@ from dashboard.resources import WHOLE_BASIN, Resources
 from dashboard.results import RunResults, open_results
 from msgl_core.config import DEVICES, RunConfig
 from msgl_core.registry import get_variant, variant_names
-from msgl_core.runs import METRICS, Run, load_run, run_name, runs_root
+from msgl_core.runs import METRICS, Run, list_runs, run_name, runs_root
 
 log = logging.getLogger(__name__)
 
@@ -277,15 +277,8 @@ class AppState(param.Parameterized):
 
     def refresh_runs(self) -> None:
         """Re-read the run cache (complete runs, newest first); unreadable folders go to :attr:`skipped_runs`."""
-        folder = self.runs_folder
-        runs, skipped = [], []
-        for metrics in folder.glob(f"*/{METRICS}") if folder.is_dir() else []:
-            try:
-                runs.append(load_run(metrics.parent))
-            except Exception as error:  # noqa: BLE001 - bad YAML, missing keys, ...: list it as unreadable
-                skipped.append(f"{metrics.parent.name}: {error}")
-        runs.sort(key=lambda r: (r.path / METRICS).stat().st_mtime, reverse=True)
-        self.param.update(cached_runs=runs, skipped_runs=skipped)
+        listing = list_runs(self.runs_folder)
+        self.param.update(cached_runs=listing.runs, skipped_runs=listing.unreadable)
 
     # -- loading and training --------------------------------------------------------------------
 

@@ -79,11 +79,29 @@ def load_run(path: str | Path) -> Run:
     return Run(path, RunConfig.from_dict(values), fingerprint, json.loads((path / METRICS).read_text()))
 
 
-def list_runs(root: str | Path | None = None) -> list[Run]:
-    """Complete runs under ``root`` (see :func:`runs_root`), newest first."""
+@dataclass(frozen=True)
+class RunListing:
+    """The run cache: complete runs (newest first) and the folders that could not be read."""
+
+    runs: list[Run]
+    unreadable: list[str]
+
+
+def list_runs(root: str | Path | None = None) -> RunListing:
+    """Complete runs under ``root`` (see :func:`runs_root`), newest first.
+
+    A run whose files cannot be read (bad YAML, unknown config keys, ...) is listed in
+    ``unreadable`` as ``"folder: reason"`` instead of failing the whole listing.
+    """
     folder = runs_root(root)
-    found = [load_run(p.parent) for p in folder.glob(f"*/{METRICS}")] if folder.is_dir() else []
-    return sorted(found, key=lambda r: (r.path / METRICS).stat().st_mtime, reverse=True)
+    runs, unreadable = [], []
+    for metrics in sorted(folder.glob(f"*/{METRICS}")) if folder.is_dir() else []:
+        try:
+            runs.append(load_run(metrics.parent))
+        except (OSError, ValueError, TypeError, yaml.YAMLError, json.JSONDecodeError) as error:
+            unreadable.append(f"{metrics.parent.name}: {error}")
+    runs.sort(key=lambda r: (r.path / METRICS).stat().st_mtime, reverse=True)
+    return RunListing(runs, unreadable)
 
 
 def train_or_load(cfg: RunConfig, data: MultiscaleData | None = None, runs_dir: str | Path | None = None,

@@ -96,7 +96,7 @@ def test_load_a_run_move_the_date_and_open_a_reach(browser: Any, url: str, resou
     assert page.get_by_text("10 fine reaches").is_visible()
     _shot(page, tmp_path, shots, "1_network")
 
-    run = next(r for r in list_runs(served_runs) if r.config.sparsity == 0.5)
+    run = next(r for r in list_runs(served_runs).runs if r.config.sparsity == 0.5)
     page.get_by_label("Cached runs").select_option(label=run_label(run))
     page.get_by_role("button", name="Load", exact=True).click()
     chromium.wait_for_plot(page, "prediction", 1)  # the day map

@@ -84,3 +84,16 @@ def test_bad_configs_and_mismatched_checkpoint(tiny_data: MultiscaleData, tmp_pa
 
 def test_registry_lists_variants() -> None:
     assert {"msgl", "rgcn_fine"} <= set(variant_names())
+
+
+def test_list_runs_skips_unreadable_runs(tiny_data: MultiscaleData, tmp_path: Path) -> None:
+    from msgl_core.runs import list_runs
+
+    good = train_or_load(_cfg(variant="rgcn_fine", epochs=1), tiny_data, runs_dir=tmp_path, progress=False)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.yaml").write_text("lr: 0.1\n")
+    (broken / METRICS).write_text("{}")
+    listing = list_runs(tmp_path)
+    assert [r.path for r in listing.runs] == [good.path]
+    assert len(listing.unreadable) == 1 and "broken: unknown config key 'lr'" in listing.unreadable[0]
