@@ -189,7 +189,8 @@ def _write_netcdf(ds: xr.Dataset, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _finite(value):  # noqa: ANN001, ANN202 - JSON has no NaN: write null
+def _finite(value: object) -> object:
+    """``value`` with non-finite floats replaced by None (JSON has no NaN)."""
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, float) and not math.isfinite(value):

@@ -162,7 +162,7 @@ def prepare(data: MultiscaleData, cfg: RunConfig) -> PreparedData:
         raise ValueError(f"basin {cfg.basin!r} has no fine observations in the training periods at "
                          f"sparsity {cfg.sparsity}")
     target_scalers = {
-        "coarse": _scalar_scaler(y_coarse[split_days["train"]], coarse_fallback=train_fine),
+        "coarse": _scalar_scaler(y_coarse[split_days["train"]], fallback=train_fine),
         "fine": _scalar_scaler(train_fine),
     }
 
@@ -212,12 +212,6 @@ def batch(prepared: PreparedData, window: Window) -> Batch:
     )
 
 
-def to_celsius(prepared: PreparedData, y_fine: Tensor) -> np.ndarray:
-    """Un-scale standardised fine predictions (reaches, time[, 1]) to °C, returned (time, reaches)."""
-    values = y_fine.detach().float().cpu().numpy().reshape(len(prepared.reach_ids), -1)
-    return prepared.target_scalers["fine"].invert(values.astype(np.float64)).T
-
-
 def _with_static(static: np.ndarray, dynamic: np.ndarray) -> np.ndarray:
     """(nodes, 3) statics broadcast over (nodes, time, 4) drivers → (nodes, time, 7) float32."""
     tiled = np.broadcast_to(static[:, None, :], dynamic.shape[:2] + (static.shape[1],))
@@ -230,11 +224,11 @@ def _standardise(x: np.ndarray) -> np.ndarray:
     return (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
 
 
-def _scalar_scaler(values: np.ndarray, coarse_fallback: np.ndarray | None = None) -> Scaler:
-    """One mean/std pair over all finite ``values`` (falls back to ``coarse_fallback`` if empty)."""
+def _scalar_scaler(values: np.ndarray, fallback: np.ndarray | None = None) -> Scaler:
+    """One mean/std pair over all finite ``values`` (over ``fallback``'s if ``values`` has none)."""
     finite = values[np.isfinite(values)]
-    if finite.size == 0 and coarse_fallback is not None:
-        finite = coarse_fallback[np.isfinite(coarse_fallback)]
+    if finite.size == 0 and fallback is not None:
+        finite = fallback[np.isfinite(fallback)]
     std = finite.std() if finite.size > 1 else 1.0
     return Scaler(np.array(finite.mean()), np.array(std if std > 0 else 1.0))
 

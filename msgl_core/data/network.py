@@ -18,7 +18,7 @@ import shapely
 from shapely.ops import substring
 
 from msgl_core.data import bundle as files
-from msgl_core.data.topology import OUTLET, check_acyclic, downstream_index, updown_from_topology
+from msgl_core.data.topology import check_acyclic, downstream_index, updown_from_topology
 from msgl_core.errors import DataError
 
 #: Equal-area projection (CONUS Albers, metres) used for lengths and cutting.
@@ -174,7 +174,3 @@ def build_network(bundle: files.Bundle) -> MultiscaleNetwork:
     check_acyclic(downstream_index(list(reaches.index), list(reaches["to_reach"])), files.SEGMENTS, "to_subseg")
     return MultiscaleNetwork(segments, reaches, segment_updown(subseg_ids, updown, subsegments, segments.index))
 
-
-def outlet_positions(to_index: np.ndarray) -> np.ndarray:
-    """Positions of the outlet nodes (no downstream node)."""
-    return np.flatnonzero(to_index == OUTLET)

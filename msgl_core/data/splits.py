@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-Period = tuple[str, str]
+from msgl_core.config import Period
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ def coarse_dataset(network: MultiscaleNetwork, sntemp: xr.Dataset, segment_obs: 
     ds[SIM] = ((TIME, SEGMENT), sim[files.SIMULATED_WATER_TEMP].values.astype(np.float32),
                _attrs("degC", "simulated daily mean water temperature (PRMS-SNTemp)"))
     obs = segment_obs.groupby(["date", "seg_id_nat"])["mean_temp_c"].mean()
-    ds[OBS] = _grid(obs, ds[TIME].values, segments, files.SEGMENT_OBS).astype(np.float32)
+    ds[OBS] = _grid(obs, ds[TIME].values, segments, SEGMENT, files.SEGMENT_OBS).astype(np.float32)
     ds[OBS].attrs = _attrs("degC", "observed daily mean water temperature (USGS, segment aggregate)")
     for name, (units, long_name) in STATIC.items():
         ds[name] = (SEGMENT, network.segments[name].to_numpy(), _attrs(units, long_name))
@@ -103,7 +103,7 @@ def fine_dataset(network: MultiscaleNetwork, site_obs: pd.DataFrame, site_reach:
     obs = site_obs[site_obs["site_id"].isin(site_reach.index)].copy()
     obs["reach_id"] = site_reach.loc[obs["site_id"]].to_numpy()
     grid = _grid(obs.groupby(["date", "reach_id"])["mean_temp_c"].mean(), time, reaches.index.to_numpy(),
-                 files.SITE_OBS)
+                 REACH, files.SITE_OBS)
     ds = xr.Dataset({OBS: grid.astype(np.float32)}, coords={TIME: time, REACH: reaches.index.to_numpy()})
     ds[OBS].attrs = _attrs("degC", "observed daily mean water temperature (sites snapped to reaches)")
     ds = ds.assign_coords(segment=(REACH, reaches["segment"].to_numpy()),
@@ -133,8 +133,8 @@ def fine_drivers(coarse: xr.Dataset, fine: xr.Dataset, names: list[str] | tuple[
     return gathered
 
 
-def _grid(series: pd.Series, time: np.ndarray, nodes: np.ndarray, file: str) -> xr.DataArray:
-    """Long (date, node) → value series onto a dense (time, node) grid; other dates/nodes dropped."""
+def _grid(series: pd.Series, time: np.ndarray, nodes: np.ndarray, node_dim: str, file: str) -> xr.DataArray:
+    """Long (date, node) → value series onto a dense (time, ``node_dim``) grid; other dates/nodes dropped."""
     index = series.index
     if index.duplicated().any():
         raise DataError(file, "date", "duplicated (date, id) rows after aggregation")
@@ -143,4 +143,4 @@ def _grid(series: pd.Series, time: np.ndarray, nodes: np.ndarray, file: str) -> 
     keep = (t >= 0) & (n >= 0)
     grid = np.full((len(time), len(nodes)), np.nan)
     grid[t[keep], n[keep]] = series.to_numpy()[keep]
-    return xr.DataArray(grid, dims=(TIME, SEGMENT if file == files.SEGMENT_OBS else REACH))
+    return xr.DataArray(grid, dims=(TIME, node_dim))
