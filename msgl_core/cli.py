@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,9 +18,9 @@ app = typer.Typer(help="Multi-Scale Graph Learning for DRB stream temperature.",
 data_app = typer.Typer(help="Build and inspect the processed DRB dataset.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-DataDir = Annotated[Optional[Path], typer.Option(
+DataDir = Annotated[Path | None, typer.Option(
     "--data-dir", help="DRB bundle folder (else $MSGL_DATA_DIR, data/drb/, ../shared/data/drb/).")]
-CacheDir = Annotated[Optional[Path], typer.Option(
+CacheDir = Annotated[Path | None, typer.Option(
     "--cache-dir", help="Processed-data cache (else $MSGL_CACHE_DIR, ~/.cache/msgl).")]
 
 
@@ -82,20 +82,20 @@ def data_info(data_dir: DataDir = None, cache_dir: CacheDir = None,
 
 @app.command("train")
 def train(
-    config: Annotated[Optional[Path], typer.Option("--config", help="YAML run config; options below override it.")] = None,
-    variant: Annotated[Optional[str], typer.Option(help="Registry variant (see `msgl variants`).")] = None,
-    basin: Annotated[Optional[str], typer.Option(help="drb, a preset name, or an outlet seg_id_nat.")] = None,
-    sparsity: Annotated[Optional[float], typer.Option(help="Kept fraction of fine training obs, (0, 1].")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Model seed.")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Training epochs.")] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda.")] = None,
-    holdout_segments: Annotated[Optional[str], typer.Option(
+    config: Annotated[Path | None, typer.Option("--config", help="YAML run config; options below override it.")] = None,
+    variant: Annotated[str | None, typer.Option(help="Registry variant (see `msgl variants`).")] = None,
+    basin: Annotated[str | None, typer.Option(help="drb, a preset name, or an outlet seg_id_nat.")] = None,
+    sparsity: Annotated[float | None, typer.Option(help="Kept fraction of fine training obs, (0, 1].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Model seed.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    holdout_segments: Annotated[str | None, typer.Option(
         "--holdout-segments", help="Comma-separated seg_id_nat withheld from training (ungauged test).")] = None,
-    early_stopping: Annotated[Optional[int], typer.Option(help="Patience in epochs.")] = None,
-    faithful_step: Annotated[Optional[bool], typer.Option(help="MSGL: the official 6-pass step.")] = None,
-    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads.")] = None,
-    run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Folder of this run.")] = None,
-    runs_dir: Annotated[Optional[Path], typer.Option("--runs-dir", help="Run cache (else $MSGL_RUNS_DIR, runs/).")] = None,
+    early_stopping: Annotated[int | None, typer.Option(help="Patience in epochs.")] = None,
+    faithful_step: Annotated[bool | None, typer.Option(help="MSGL: the official 6-pass step.")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
+    run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Folder of this run.")] = None,
+    runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="Run cache (else $MSGL_RUNS_DIR, runs/).")] = None,
     data_dir: DataDir = None, cache_dir: CacheDir = None,
 ) -> None:
     """Train a model (or load the cached run with the same config and data)."""
@@ -170,9 +170,9 @@ def serve(
     port: Annotated[int, typer.Option(help="Port of the web server.")] = 5006,
     address: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
     show: Annotated[bool, typer.Option(help="Open the page in a browser.")] = False,
-    config: Annotated[Optional[Path], typer.Option(
+    config: Annotated[Path | None, typer.Option(
         "--config", help="YAML run config the dashboard's settings start from (periods, window, ...).")] = None,
-    runs_dir: Annotated[Optional[Path], typer.Option("--runs-dir", help="Run cache (else $MSGL_RUNS_DIR, runs/).")] = None,
+    runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="Run cache (else $MSGL_RUNS_DIR, runs/).")] = None,
     data_dir: DataDir = None, cache_dir: CacheDir = None,
 ) -> None:
     """Serve the Panel dashboard (explore the DRB, train or load runs, map predictions and errors)."""

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from msgl_core.graph import matmul_operator, mixed_matrix, to_sparse, updown_adjacency
-
 from tests.graphs import INF, Y_UPDOWN
+
 # Columns 0, 1, 4 of Y_UPDOWN: distance from each reach to the outlet reach of c0, c1, c2.
 Y_TO_OUTLETS = Y_UPDOWN[:, [0, 1, 4]]
 Y_PARENT = np.array([0, 1, 2, 2, 2])

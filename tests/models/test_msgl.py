@@ -10,9 +10,9 @@ import torch
 
 from msgl_core.graph import mixed_matrix, to_sparse, updown_adjacency
 from msgl_core.models import MSGL, MSGLOutput
-
 from tests.graphs import INF
 from tests.graphs import Y_UPDOWN as FINE_UPDOWN
+
 COARSE_UPDOWN = np.array(
     [
         [0.0, INF, 4500.0],

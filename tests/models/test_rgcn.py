@@ -1,13 +1,12 @@
 """RGCNLayer and the single-scale RGCN on a hand-built 5-reach Y-shaped river (0->2, 1->2, 2->3, 3->4)."""
 
-import numpy as np
 import pytest
 import torch
 
 from msgl_core.graph import to_sparse, updown_adjacency
 from msgl_core.models import RGCN, RGCNLayer
+from tests.graphs import Y_UPDOWN
 
-from tests.graphs import INF, Y_UPDOWN
 NODES, DAYS, FEATURES, HIDDEN = 5, 6, 3, 4
 
 
