@@ -20,7 +20,7 @@ import xarray as xr
 
 from msgl_core.data.splits import period_mask
 from msgl_core.evaluate.metrics import skill
-from msgl_core.runs import METRICS, PREDICTIONS, Run, load_run
+from msgl_core.runs import METRICS, PREDICTIONS, Run, is_complete, load_run
 
 #: Predictions up to this size (bytes in memory) are loaded eagerly; bigger ones stay lazy on disk.
 EAGER_BYTES = 150_000_000
@@ -225,7 +225,6 @@ def open_results(path: str | Path) -> RunResults:
     Raises FileNotFoundError for an incomplete run, ValueError for an unreadable one.
     """
     path = Path(path).resolve()
-    metrics = path / METRICS
-    if not metrics.is_file():
+    if not is_complete(path):
         raise FileNotFoundError(f"{path} is not a complete run (no {METRICS})")
-    return _open(str(path), metrics.stat().st_mtime)
+    return _open(str(path), (path / METRICS).stat().st_mtime)

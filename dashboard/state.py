@@ -24,8 +24,9 @@ from dashboard.jobs import FINISHED, Progress, TrainingJob
 from dashboard.resources import WHOLE_BASIN, Resources
 from dashboard.results import RunResults, open_results
 from msgl_core.config import DEVICES, RunConfig
+from msgl_core.data.masking import kept_count
 from msgl_core.registry import get_variant, variant_names
-from msgl_core.runs import METRICS, Run, list_runs, run_name, runs_root
+from msgl_core.runs import Run, is_complete, list_runs, run_path, runs_root
 
 log = logging.getLogger(__name__)
 
@@ -142,11 +143,6 @@ class SettingsCheck:
         return not self.error and self.config is not None
 
 
-def kept_reach_days(observed: int, sparsity: float) -> int:
-    """Reach-days the sparsity mask keeps of ``observed`` (msgl_core keeps ``max(1, round(ρ·n))``, none of none)."""
-    return 0 if observed == 0 else max(1, round(sparsity * observed))
-
-
 def run_label(run: Run) -> str:
     """One line naming a cached run: variant, domain, ρ, seed, epochs, test RMSE (°C)."""
     cfg = run.config
@@ -261,10 +257,10 @@ class AppState(param.Parameterized):
         counts = {"n_segments": len(segments), "n_reaches": int(self.resources.reaches["segment"].isin(segments).sum())}
         observed = self.resources.observed_reach_days(cfg.basin, (*cfg.train_periods, *cfg.val_periods))
         train = self.resources.observed_reach_days(cfg.basin, cfg.train_periods)
-        counts.update(observed_reach_days=observed, kept_reach_days=kept_reach_days(observed, cfg.sparsity),
+        counts.update(observed_reach_days=observed, kept_reach_days=kept_count(observed, cfg.sparsity),
                       train_reach_days=train)
-        existing = self.runs_folder / run_name(cfg, self.resources.data.path.name)
-        existing_path = existing if (existing / METRICS).is_file() else None
+        existing = run_path(cfg, self.resources.data.path.name, self.runs_dir)
+        existing_path = existing if is_complete(existing) else None
         if cfg.device == "cuda" and not cuda_available():
             return SettingsCheck(cfg, "no CUDA GPU is available on this server; choose auto or CPU", existing_path,
                                  **counts)

@@ -68,10 +68,20 @@ def run_name(cfg: RunConfig, data_fingerprint: str) -> str:
     return f"{cfg.variant}_{cfg.basin}_rho{cfg.sparsity:g}_seed{cfg.seed}_{cfg.key(data_fingerprint)[:10]}"
 
 
+def run_path(cfg: RunConfig, data_fingerprint: str, runs_dir: str | Path | None = None) -> Path:
+    """The cache folder of ``cfg``'s run on the data with ``data_fingerprint`` (it may not exist yet)."""
+    return runs_root(runs_dir) / run_name(cfg, data_fingerprint)
+
+
+def is_complete(path: str | Path) -> bool:
+    """Whether ``path`` holds a complete run (``metrics.json`` is written last)."""
+    return (Path(path) / METRICS).is_file()
+
+
 def load_run(path: str | Path) -> Run:
     """A complete run from its folder. Raises FileNotFoundError if the run is not complete."""
     path = Path(path)
-    if not (path / METRICS).is_file():
+    if not is_complete(path):
         raise FileNotFoundError(f"{path} is not a complete run (no {METRICS}); train it first")
     values = yaml.safe_load((path / CONFIG).read_text())
     fingerprint = values.pop("data_fingerprint", "")
@@ -121,8 +131,8 @@ def train_or_load(cfg: RunConfig, data: MultiscaleData | None = None, runs_dir: 
     variant = get_variant(cfg.variant)
     data = data or load_dataset()
     fingerprint = data.path.name
-    path = Path(run_dir) if run_dir else runs_root(runs_dir) / run_name(cfg, fingerprint)
-    if (path / METRICS).is_file():
+    path = Path(run_dir) if run_dir else run_path(cfg, fingerprint, runs_dir)
+    if is_complete(path):
         existing = load_run(path)
         if existing.config.key(existing.data_fingerprint) != cfg.key(fingerprint):
             raise ValueError(f"{path} holds a different run (config or data differ); choose another --run-dir")

@@ -12,6 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 
+def kept_count(n_observed: int, sparsity: float) -> int:
+    """How many of ``n_observed`` eligible observations the mask keeps: ``max(1, round(ρ·n))``, 0 of 0."""
+    return 0 if n_observed == 0 else max(1, round(sparsity * n_observed))
+
+
 def sparsity_mask(observed: np.ndarray, eligible_days: np.ndarray, sparsity: float, seed: int) -> np.ndarray:
     """Which observations to keep.
 
@@ -33,7 +38,7 @@ def sparsity_mask(observed: np.ndarray, eligible_days: np.ndarray, sparsity: flo
         raise ValueError(f"expected observed (time, nodes) and eligible_days (time,), got "
                          f"{observed.shape} and {eligible_days.shape}")
     candidates = np.flatnonzero((observed & eligible_days[:, None]).ravel())
-    n_keep = 0 if len(candidates) == 0 else max(1, round(sparsity * len(candidates)))
+    n_keep = kept_count(len(candidates), sparsity)
     ranking = np.random.default_rng(seed).permutation(len(candidates))
     keep = observed.copy().ravel()
     keep[candidates[ranking[n_keep:]]] = False

@@ -11,9 +11,10 @@ import torch
 
 from dashboard.jobs import CANCELLED, DONE, FAILED, TrainingJob
 from dashboard.resources import Resources, resources_from_data
-from dashboard.state import UPSTREAM, AppState, RunSettings, kept_reach_days, run_label, runs_table
+from dashboard.state import UPSTREAM, AppState, RunSettings, run_label, runs_table
 from msgl_core.config import RunConfig
 from msgl_core.data import MultiscaleData
+from msgl_core.data.masking import kept_count
 from msgl_core.data.splits import period_mask
 from msgl_core.registry import variant_names
 from msgl_core.runs import METRICS, Run
@@ -62,7 +63,7 @@ def test_sparsity_shows_the_reach_days_it_keeps(resources: Resources, dash_data:
     assert state.check.observed_reach_days == observed > 0
     assert state.check.kept_reach_days == max(1, round(0.1 * observed))
     assert state.check.n_reaches == 10
-    assert kept_reach_days(0, 0.5) == 0 and kept_reach_days(3, 0.001) == 1
+    assert kept_count(0, 0.5) == 0 and kept_count(3, 0.001) == 1
     state.settings.param.update(domain=UPSTREAM, outlet=102)  # 102 has no site: nothing to train on
     assert state.check.n_reaches == 1 and "no fine observations" in state.check.error
 
