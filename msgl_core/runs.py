@@ -27,7 +27,7 @@ from msgl_core.data.dataset import PreparedData, prepare
 from msgl_core.evaluate.predict import netcdf_encoding, predict_record
 from msgl_core.evaluate.report import evaluate
 from msgl_core.registry import Variant, get_variant
-from msgl_core.train.loop import Callback, fit, save_state
+from msgl_core.train.loop import Callback, fit
 from msgl_core.train.runtime import resolve_device, set_threads
 
 RUNS_DIR_ENV = "MSGL_RUNS_DIR"
@@ -147,7 +147,6 @@ def train_or_load(cfg: RunConfig, data: MultiscaleData | None = None, runs_dir: 
     result = fit(cfg, prepared, variant, device, callback, path / CHECKPOINT, progress)
     if result.cancelled:
         raise RuntimeError(f"training cancelled after epoch {result.history[-1].epoch}; nothing was saved as complete")
-    save_state(result.state_dict, path / CHECKPOINT)
     history = pd.DataFrame([vars(r) for r in result.history])
     _write_text(path / HISTORY, history.to_csv(index=False))
     model = variant.build(prepared, cfg)

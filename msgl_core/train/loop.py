@@ -6,7 +6,6 @@ When the validation periods hold no observation, the last epoch is kept.
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import time
@@ -53,7 +52,8 @@ def fit(cfg: RunConfig, prepared: PreparedData, variant: Variant, device: torch.
         callback: Callback | None = None, checkpoint: Path | None = None, progress: bool = True) -> FitResult:
     """Train ``variant`` on ``prepared`` for ``cfg.epochs`` epochs.
 
-    The best-validation weights are written to ``checkpoint`` (atomically) whenever they improve.
+    The best-validation weights are written to ``checkpoint`` (atomically) whenever they improve;
+    the first epoch always counts as an improvement, so a finished fit has always written it.
     """
     seed_everything(cfg.seed)
     model = variant.build(prepared, cfg).to(device)
@@ -110,4 +110,4 @@ def save_state(state: dict[str, torch.Tensor], path: Path) -> None:
 
 
 def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True) for k, v in copy.copy(model.state_dict()).items()}
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
