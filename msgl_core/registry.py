@@ -1,8 +1,9 @@
 """The registry of model variants: ``msgl train --variant NAME`` looks names up here.
 
-A :class:`Variant` says how to build the model for a prepared domain, how to take one training
-step on a window, and how to predict fine-scale (and, where it can, coarse-scale) temperature.
-Variants are registered in :mod:`msgl_core.variants`.
+A :class:`Variant` says how to build the model for a prepared domain, which training stages it runs
+(each a step on one window and a rule for choosing the stage's checkpoint), and how to predict
+fine-scale (and, where it can, coarse-scale) temperature. Every variant trains through the same
+loop (:func:`msgl_core.train.loop.fit`). Variants are registered in :mod:`msgl_core.variants`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -21,6 +23,24 @@ from msgl_core.train.steps import StepResult
 Builder = Callable[[PreparedData, RunConfig], nn.Module]
 Stepper = Callable[[nn.Module, Batch, torch.optim.Optimizer, RunConfig], "StepResult | None"]
 Predictor = Callable[[nn.Module, Batch], Tensor]
+#: How a stage picks its weights: best validation RMSE on the (sparse) fine or on the coarse
+#: validation observations, or simply the last epoch (pretraining stages, as the official code does).
+Selection = Literal["fine", "coarse", "last"]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One training stage: ``cfg.epochs`` epochs of ``step`` over the training windows.
+
+    Attributes:
+        name: shown in progress and written to ``history.csv`` (e.g. ``pretrain``, ``finetune``).
+        step: ``(model, batch, optimizer, cfg) -> StepResult | None`` (None: window skipped).
+        select: which weights the stage hands on (see :data:`Selection`).
+    """
+
+    name: str
+    step: Stepper
+    select: Selection = "fine"
 
 
 @dataclass(frozen=True)
@@ -31,7 +51,8 @@ class Variant:
         name, description, citation: registry key, one line, reference.
         uses_fine_obs, uses_coarse_obs, uses_simulation: which data it trains on.
         build: ``(prepared, cfg) -> nn.Module`` (on CPU; the loop moves it).
-        step: ``(model, batch, optimizer, cfg) -> StepResult | None`` (None: window skipped).
+        stages: the training stages, in order; each starts from the weights the previous one chose,
+            with a fresh optimiser. The last stage's choice is the run's model.
         predict_fine: ``(model, batch) -> (reaches, time)`` standardised fine prediction.
         predict_coarse: ``(model, batch) -> (segments, time)`` standardised, or None.
     """
@@ -43,9 +64,15 @@ class Variant:
     uses_coarse_obs: bool
     uses_simulation: bool
     build: Builder
-    step: Stepper
+    stages: tuple[Stage, ...]
     predict_fine: Predictor
     predict_coarse: Predictor | None = None
+
+    def __post_init__(self) -> None:
+        if not self.stages:
+            raise ValueError(f"variant {self.name!r} needs at least one training stage")
+        if any(s.select == "coarse" for s in self.stages) and self.predict_coarse is None:
+            raise ValueError(f"variant {self.name!r} selects on coarse validation but has no predict_coarse")
 
 
 VARIANTS: dict[str, Variant] = {}

@@ -1,5 +1,6 @@
 """The training loop: Adam, one step per window, best-validation checkpoint (nanoGPT-style, linear).
 
+A variant runs one or more stages (pretraining, then fine-tuning) through this same loop.
 Validation RMSE is in °C over the (sparsity-masked) validation observations, pooled over windows.
 When the validation periods hold no observation, the last epoch is kept.
 """
@@ -24,10 +25,21 @@ from msgl_core.train.runtime import seed_everything
 
 @dataclass(frozen=True)
 class EpochReport:
-    """What one epoch did: mean training loss (standardised), validation RMSE (°C), timing."""
+    """What one epoch did.
+
+    Attributes:
+        epoch, epochs: this epoch's number and the total, counted over all stages.
+        stage: name of the variant's training stage (see :class:`msgl_core.registry.Stage`).
+        train_loss: mean training loss, standardised units.
+        val_rmse: validation RMSE, °C, on the scale the stage selects on (coarse for
+            ``select="coarse"``, else fine); NaN without validation observations.
+        best: whether these weights are the stage's choice so far.
+        seconds: wall time of the epoch.
+    """
 
     epoch: int
     epochs: int
+    stage: str
     train_loss: float
     val_rmse: float
     best: bool
@@ -40,7 +52,8 @@ Callback = Callable[[EpochReport], "bool | None"]
 
 @dataclass(frozen=True)
 class FitResult:
-    """Best model weights (on CPU), the per-epoch history, and whether training was cancelled."""
+    """Chosen weights of the last stage (on CPU), the per-epoch history of every stage, and whether
+    training was cancelled."""
 
     state_dict: dict[str, torch.Tensor]
     history: list[EpochReport]
@@ -50,53 +63,67 @@ class FitResult:
 
 def fit(cfg: RunConfig, prepared: PreparedData, variant: Variant, device: torch.device,
         callback: Callback | None = None, checkpoint: Path | None = None, progress: bool = True) -> FitResult:
-    """Train ``variant`` on ``prepared`` for ``cfg.epochs`` epochs.
+    """Train ``variant`` on ``prepared``: each of its stages for ``cfg.epochs`` epochs.
 
-    The best-validation weights are written to ``checkpoint`` (atomically) whenever they improve;
-    the first epoch always counts as an improvement, so a finished fit has always written it.
+    Each stage starts from the weights the previous stage chose, with a fresh Adam optimiser, and
+    picks its own weights by its ``select`` rule (best validation RMSE, or the last epoch). The last
+    stage's choice is written to ``checkpoint`` (atomically) whenever it improves; its first epoch
+    always counts as an improvement, so a finished fit has always written it.
     """
     seed_everything(cfg.seed)
     model = variant.build(prepared, cfg).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
     train = [batch(prepared, w).to(device) for w in prepared.windows["train"]]
     val = [batch(prepared, w).to(device) for w in prepared.windows["val"]]
-    fine_std = float(prepared.target_scalers["fine"].std)
+    total = cfg.epochs * len(variant.stages)
     history: list[EpochReport] = []
-    best_rmse, best_epoch, best_state, since_best = math.inf, 0, _cpu_state(model), 0
-    bar = tqdm(range(1, cfg.epochs + 1), desc=f"{variant.name} {cfg.basin}", unit="epoch", disable=not progress)
-    for epoch in bar:
-        start = time.perf_counter()
-        model.train()
-        losses = [r.loss for b in train if (r := variant.step(model, b, optimizer, cfg)) is not None]
-        val_rmse = validation_rmse(model, variant, val) * fine_std
-        improved = math.isnan(val_rmse) or val_rmse < best_rmse
-        if improved:
-            best_rmse = best_rmse if math.isnan(val_rmse) else val_rmse
-            best_epoch, best_state, since_best = epoch, _cpu_state(model), 0
-            if checkpoint is not None:
-                save_state(best_state, checkpoint)
-        else:
-            since_best += 1
-        report = EpochReport(epoch, cfg.epochs, sum(losses) / len(losses) if losses else math.nan,
-                             val_rmse, improved, time.perf_counter() - start)
-        history.append(report)
-        bar.set_postfix(loss=f"{report.train_loss:.3f}", val_rmse=f"{val_rmse:.2f}°C")
-        cancelled = callback is not None and callback(report) is False
-        if cancelled or (cfg.early_stopping is not None and since_best >= cfg.early_stopping):
-            return FitResult(best_state, history, best_epoch, cancelled)
+    bar = tqdm(total=total, desc=f"{variant.name} {cfg.basin}", unit="epoch", disable=not progress)
+    for index, stage in enumerate(variant.stages):
+        final = index == len(variant.stages) - 1
+        scale = "coarse" if stage.select == "coarse" else "fine"
+        target_std = float(prepared.target_scalers[scale].std)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+        best_rmse, best_epoch, best_state, since_best = math.inf, 0, _cpu_state(model), 0
+        for _ in range(cfg.epochs):
+            start = time.perf_counter()
+            model.train()
+            losses = [r.loss for b in train if (r := stage.step(model, b, optimizer, cfg)) is not None]
+            val_rmse = validation_rmse(model, variant, val, scale) * target_std
+            improved = stage.select == "last" or math.isnan(val_rmse) or val_rmse < best_rmse
+            if improved:
+                best_rmse = best_rmse if math.isnan(val_rmse) else val_rmse
+                best_epoch, best_state, since_best = len(history) + 1, _cpu_state(model), 0
+                if final and checkpoint is not None:
+                    save_state(best_state, checkpoint)
+            else:
+                since_best += 1
+            report = EpochReport(len(history) + 1, total, stage.name,
+                                 sum(losses) / len(losses) if losses else math.nan,
+                                 val_rmse, improved, time.perf_counter() - start)
+            history.append(report)
+            bar.update(1)
+            bar.set_postfix(stage=stage.name, loss=f"{report.train_loss:.3f}", val_rmse=f"{val_rmse:.2f}°C")
+            if callback is not None and callback(report) is False:
+                return FitResult(best_state, history, best_epoch, True)
+            if cfg.early_stopping is not None and since_best >= cfg.early_stopping:
+                break
+        model.load_state_dict(best_state)
+    bar.close()
     return FitResult(best_state, history, best_epoch, False)
 
 
 @torch.no_grad()
-def validation_rmse(model: torch.nn.Module, variant: Variant, batches: list[Batch]) -> float:
-    """Pooled RMSE (standardised units) of the fine prediction over observed targets; NaN if none."""
+def validation_rmse(model: torch.nn.Module, variant: Variant, batches: list[Batch], scale: str = "fine") -> float:
+    """Pooled RMSE (standardised units) of the ``scale`` ("fine" or "coarse") prediction over observed
+    targets; NaN if there are none."""
     model.eval()
+    predict = variant.predict_fine if scale == "fine" else variant.predict_coarse
     squared, count = 0.0, 0
     for b in batches:
-        observed = ~torch.isnan(b.y_fine)
+        target = b.y_fine if scale == "fine" else b.y_coarse
+        observed = ~torch.isnan(target)
         if not bool(observed.any()):
             continue
-        error = variant.predict_fine(model, b)[observed] - b.y_fine[observed]
+        error = predict(model, b)[observed] - target[observed]
         squared += float((error**2).sum())
         count += int(observed.sum())
     return math.sqrt(squared / count) if count else math.nan

@@ -1,5 +1,5 @@
 """Built-in variants; importing this package registers them (see :mod:`msgl_core.registry`)."""
 
-from msgl_core.variants import msgl, rgcn_fine
+from msgl_core.variants import downscaling, fine_only, msgl
 
-__all__ = ["msgl", "rgcn_fine"]
+__all__ = ["downscaling", "fine_only", "msgl"]
