@@ -1,4 +1,5 @@
-"""The ``msgl`` command line: ``data build|info``, ``train``, ``evaluate``, ``predict``, ``variants``, ``serve``."""
+"""The ``msgl`` command line: ``data build|info``, ``train``, ``evaluate``, ``predict``, ``variants``, ``compare``,
+``serve``."""
 
 from __future__ import annotations
 
@@ -155,14 +156,83 @@ def variants(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
     from msgl_core.registry import get_variant, variant_names
 
     rows = [{"name": n, "description": v.description, "citation": v.citation, "uses_fine_obs": v.uses_fine_obs,
-             "uses_coarse_obs": v.uses_coarse_obs, "uses_simulation": v.uses_simulation}
+             "uses_coarse_obs": v.uses_coarse_obs, "uses_simulation": v.uses_simulation,
+             "stages": [s.name for s in v.stages]}
             for n in variant_names() for v in [get_variant(n)]]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
+    width = max(len(row["name"]) for row in rows) + 1
     for row in rows:
         uses = ", ".join(k[5:] for k in ("uses_fine_obs", "uses_coarse_obs", "uses_simulation") if row[k])
-        typer.echo(f"{row['name']:<12} {row['description']} [{uses}]\n{'':<12} {row['citation']}")
+        stages = f"; stages: {' → '.join(row['stages'])}" if len(row["stages"]) > 1 else ""
+        typer.echo(f"{row['name']:<{width}} {row['description']} [{uses}{stages}]\n{'':<{width}} {row['citation']}")
+
+
+@app.command("compare")
+def compare(
+    basin: Annotated[str | None, typer.Option(
+        help="drb, a preset name, or an outlet seg_id_nat (else the config's, rancocas by default).")] = None,
+    variants: Annotated[str, typer.Option(help="Comma-separated registry variants.")] = "msgl,rgcn_fine",
+    sparsity: Annotated[str, typer.Option(help="Comma-separated kept fractions, each in (0, 1].")] = "0.01,0.1,1",
+    seeds: Annotated[str, typer.Option(help="Comma-separated model seeds.")] = "1,2,3",
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="YAML base config (epochs, periods, ...); the grid overrides variant, sparsity, seed.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs per stage.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads per run.")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Address of a Dask scheduler (tcp://host:8786); else a LocalCluster is started.")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="LocalCluster worker processes (default: one per CPU); 0 trains here, one run after another.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (else comparisons/<basin>/).")] = None,
+    runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="Run cache (else $MSGL_RUNS_DIR, runs/).")] = None,
+    data_dir: DataDir = None, cache_dir: CacheDir = None,
+) -> None:
+    """Train or load every (variant, sparsity, seed) run and tabulate test RMSE (CSV, JSON, PNG)."""
+    from tqdm.auto import tqdm
+
+    from msgl_core.compare import format_table, grid, run_grid, summarise, write_outputs
+
+    overrides = {k: v for k, v in {"basin": basin, "epochs": epochs, "device": device, "threads": threads}.items()
+                 if v is not None}
+    try:
+        base = (RunConfig.from_yaml(config) if config else RunConfig()).with_overrides(**overrides)
+        configs = grid(base, _split(variants, str), _split(sparsity, float), _split(seeds, int))
+        data = load_dataset(data_dir, cache_dir)
+    except (ValueError, FileNotFoundError) as error:
+        _fail(error)
+    failures = []
+    with tqdm(total=len(configs), desc=f"compare {base.basin}", unit="run") as bar:
+        def on_result(outcome) -> None:
+            bar.update(1)
+            bar.set_postfix_str(f"{outcome.variant} ρ={outcome.sparsity:g} seed {outcome.seed}: "
+                                + (f"{outcome.test_rmse:.2f} °C" if not outcome.error else "failed"))
+            if outcome.error:
+                failures.append(outcome)
+
+        try:
+            outcomes = run_grid(configs, data, runs_dir, scheduler, workers, on_result)
+        except (OSError, TimeoutError) as error:
+            _fail(error)
+    table = summarise(outcomes)
+    title = f"{base.basin}: test RMSE, {base.epochs} epochs per stage, seeds {seeds}"
+    paths = write_outputs(outcomes, table, out or Path("comparisons") / base.basin, title)
+    typer.echo(format_table(table))
+    for outcome in failures:
+        typer.echo(f"failed: {outcome.variant} ρ={outcome.sparsity:g} seed {outcome.seed}: {outcome.error}", err=True)
+    typer.echo("wrote " + ", ".join(str(p) for p in paths), err=True)
+    if failures:
+        raise typer.Exit(code=1)
+
+
+def _split(text: str, kind: type) -> list:
+    """``"a,b"`` → ``[kind(a), kind(b)]``. Raises ValueError naming the bad item."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    try:
+        return [kind(item) for item in items]
+    except ValueError as error:
+        raise ValueError(f"cannot read {text!r} as comma-separated {kind.__name__} values") from error
 
 
 @app.command("serve")

@@ -67,3 +67,17 @@ def test_variants_json() -> None:
     rows = json.loads(_invoke("variants", "--json"))
     assert {r["name"] for r in rows} >= {"msgl", "rgcn_fine"}
     assert all(r["citation"] for r in rows)
+
+
+def test_compare_writes_the_table_and_files(paths: dict[str, Path]) -> None:
+    out = paths["run"].parent / "comparison"
+    args = ["compare", "--config", str(paths["config"]), "--variants", "rgcn_fine,remap", "--sparsity", "0.5,1",
+            "--seeds", "1", "--epochs", "1", "--device", "cpu", "--workers", "0", "--out", str(out),
+            "--runs-dir", str(paths["run"].parent / "runs"), "--data-dir", str(paths["bundle"]),
+            "--cache-dir", str(paths["cache"])]
+    table = _invoke(*args)
+    assert "| variant | ρ = 50 % | ρ = 100 % |" in table and "| remap |" in table
+    assert {p.name for p in out.iterdir()} == {"runs.csv", "comparison.csv", "comparison.json", "rmse_vs_sparsity.png"}
+    assert _invoke(*args) == table  # the second call loads every run from the cache
+    result = runner.invoke(app, [*args[:4], "rgcn_fine,msgll", *args[5:]])
+    assert result.exit_code == 2 and "did you mean 'msgl'" in result.output

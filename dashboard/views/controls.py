@@ -75,6 +75,9 @@ class RunControls(Viewer):
                                         ("coarse observations", variant.uses_coarse_obs),
                                         ("process-model simulation", variant.uses_simulation)) if flag]
         note = "" if variant.uses_fine_obs else " Sparsity does not change what it learns from."
+        if len(variant.stages) > 1:
+            note += (f" Trains in {len(variant.stages)} stages ({' → '.join(s.name for s in variant.stages)}),"
+                     " each for the chosen number of epochs.")
         self._variant_info.object = f"{variant.description}. Trains on {', '.join(uses) or 'nothing'}.{note}  \n*{variant.citation}*"
 
     def _checked(self, *events: object) -> None:

@@ -62,6 +62,10 @@ def test_controls_follow_the_settings(resources: Resources, base_config: RunConf
     state.settings.param.update(domain="upstream", outlet=None)
     assert controls._train.disabled and controls._problem.visible
     assert "cuda" in controls._device.disabled_options or controls._device.disabled_options == []
+    state.settings.variant = "async_msgl"
+    assert "2 stages (pretrain → finetune)" in controls._variant_info.object
+    state.settings.variant = "remap"
+    assert "Sparsity does not change" in controls._variant_info.object
 
 
 def test_day_map_steps_through_the_record(resources: Resources, base_config: RunConfig, tiny_run: Run) -> None:

@@ -1,0 +1,232 @@
+"""Compare variants over a grid of sparsities and seeds: train or load every run, tabulate test RMSE.
+
+One run per Dask task (a :class:`distributed.LocalCluster` unless a scheduler address is given; its
+workers must see the same data, cache and run folders). Runs already in the cache are loaded without
+starting a cluster, so repeating a comparison is instant. Outputs (``write_outputs``):
+
+* ``runs.csv``: one row per run (variant, sparsity, seed, test RMSE °C, seconds, folder, error);
+* ``comparison.csv`` / ``comparison.json``: test RMSE mean ± std (°C) over seeds per variant and
+  sparsity, and for MSGL variants the change against the best single-scale (fine-only) baseline;
+* ``rmse_vs_sparsity.png``: test RMSE against sparsity, one line per variant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from msgl_core.config import RunConfig
+from msgl_core.data.build import MultiscaleData, load_dataset
+from msgl_core.registry import get_variant
+from msgl_core.runs import is_complete, load_run, run_path, runs_root, train_or_load
+
+MSGL_VARIANTS = ("msgl", "async_msgl")
+RUNS_CSV, TABLE_CSV, TABLE_JSON, FIGURE = "runs.csv", "comparison.csv", "comparison.json", "rmse_vs_sparsity.png"
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """One grid cell's result: test RMSE (°C, NaN on failure), wall seconds, folder, error text."""
+
+    variant: str
+    sparsity: float
+    seed: int
+    test_rmse: float
+    seconds: float
+    path: str
+    cached: bool
+    error: str = ""
+
+
+def grid(base: RunConfig, variants: Sequence[str], sparsities: Sequence[float], seeds: Sequence[int]) -> list[RunConfig]:
+    """Every (variant, sparsity, seed) config from ``base``. Raises ValueError for an unknown variant
+    (with did-you-mean), a sparsity outside (0, 1] or an empty axis."""
+    if not (variants and sparsities and seeds):
+        raise ValueError("variants, sparsities and seeds must each name at least one value")
+    for name in variants:
+        get_variant(name)
+    return [base.with_overrides(variant=v, sparsity=float(r), seed=int(s))
+            for v in variants for r in sparsities for s in seeds]
+
+
+def run_grid(configs: Sequence[RunConfig], data: MultiscaleData, runs_dir: str | Path | None = None,
+             scheduler: str | None = None, workers: int | None = None,
+             on_result: Callable[[RunOutcome], None] | None = None) -> list[RunOutcome]:
+    """Train or load every config; cached runs are loaded here, the rest run one per Dask task.
+
+    Args:
+        configs: the grid (see :func:`grid`).
+        data: the processed dataset (its bundle and cache folders are reopened by the workers).
+        runs_dir: run cache (see :func:`msgl_core.runs.runs_root`).
+        scheduler: address of a running Dask scheduler; None starts a LocalCluster of ``workers``
+            single-threaded processes (default: one per CPU, at most one per run). ``workers=0``
+            trains in this process, one run after another, without Dask.
+        on_result: called as each run finishes (progress).
+
+    Returns outcomes in the order of ``configs``; a failed run has NaN RMSE and its error text.
+    """
+    root = runs_root(runs_dir).resolve()
+    fingerprint = data.path.name
+    outcomes: dict[int, RunOutcome] = {}
+    pending: list[int] = []
+    for index, cfg in enumerate(configs):
+        path = run_path(cfg, fingerprint, root)
+        if is_complete(path):
+            outcomes[index] = _outcome(cfg, load_run(path).test_rmse, 0.0, path, cached=True)
+            if on_result:
+                on_result(outcomes[index])
+        else:
+            pending.append(index)
+    location = (str(data.bundle_dir), str(data.path.parent))
+    for index, outcome in _execute([configs[i] for i in pending], pending, location, root, scheduler, workers):
+        outcomes[index] = outcome
+        if on_result:
+            on_result(outcome)
+    return [outcomes[i] for i in range(len(configs))]
+
+
+def _execute(configs: list[RunConfig], indices: list[int], location: tuple[str, str], root: Path,
+             scheduler: str | None, workers: int | None) -> Iterator[tuple[int, RunOutcome]]:
+    """Run ``configs`` (serially, or on Dask) and yield ``(index, outcome)`` as each finishes."""
+    if not configs:
+        return
+    if workers == 0 and scheduler is None:
+        for index, cfg in zip(indices, configs):
+            yield index, train_task(cfg.to_dict(), location, str(root))
+        return
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler is None:
+        n = workers or max(1, min(len(configs), os.cpu_count() or 1))
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0")
+    try:
+        with Client(scheduler or cluster) as client:
+            futures = {client.submit(train_task, cfg.to_dict(), location, str(root), pure=False): index
+                       for index, cfg in zip(indices, configs)}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def train_task(values: dict, location: tuple[str, str], root: str) -> RunOutcome:
+    """One Dask task: train or load the run of ``values`` (a :meth:`RunConfig.to_dict`). Errors are
+    returned in the outcome, not raised, so one bad run does not stop the grid."""
+    cfg = RunConfig.from_dict(values)
+    start = time.perf_counter()
+    try:
+        run = train_or_load(cfg, _dataset(*location), runs_dir=root, progress=False)
+    except (ValueError, RuntimeError, FileNotFoundError, MemoryError) as error:
+        return _outcome(cfg, float("nan"), time.perf_counter() - start, Path(root), cached=False,
+                        error=f"{type(error).__name__}: {error}")
+    return _outcome(cfg, run.test_rmse, time.perf_counter() - start, run.path, cached=False)
+
+
+@lru_cache(maxsize=1)
+def _dataset(bundle_dir: str, cache_dir: str) -> MultiscaleData:
+    """The processed dataset, opened once per worker process."""
+    return load_dataset(bundle_dir, cache_dir)
+
+
+def _outcome(cfg: RunConfig, rmse: float, seconds: float, path: Path, cached: bool, error: str = "") -> RunOutcome:
+    return RunOutcome(cfg.variant, cfg.sparsity, cfg.seed, rmse, round(seconds, 1), str(path), cached, error)
+
+
+def summarise(outcomes: Sequence[RunOutcome]) -> pd.DataFrame:
+    """Test RMSE (°C) mean, std (ddof 1; NaN for one seed) and seed count per variant and sparsity,
+    in the order variants first appear; MSGL variants get ``change_vs_best_single_scale_pct``, their
+    mean RMSE change against the best fine-only baseline at the same sparsity (negative = better)."""
+    columns = ["variant", "sparsity", "rmse_mean", "rmse_std", "n_seeds", "change_vs_best_single_scale_pct"]
+    runs = pd.DataFrame([vars(o) for o in outcomes])
+    ok = runs[runs["error"] == ""] if len(runs) else runs
+    if ok.empty:
+        return pd.DataFrame(columns=columns)
+    order = list(dict.fromkeys(runs["variant"]))
+    table = (ok.groupby(["variant", "sparsity"])["test_rmse"].agg(rmse_mean="mean", rmse_std="std", n_seeds="count")
+             .reset_index())
+    table["variant"] = pd.Categorical(table["variant"], categories=order, ordered=True)
+    table = table.sort_values(["variant", "sparsity"]).reset_index(drop=True)
+    table["variant"] = table["variant"].astype(str)
+    single = table[[_single_scale(v) for v in table["variant"]]]
+    best = single.groupby("sparsity")["rmse_mean"].min()
+    change = 100 * (table["rmse_mean"] / table["sparsity"].map(best) - 1)
+    table["change_vs_best_single_scale_pct"] = np.where(table["variant"].isin(MSGL_VARIANTS), change, np.nan)
+    return table
+
+
+def _single_scale(name: str) -> bool:
+    variant = get_variant(name)
+    return variant.uses_fine_obs and not (variant.uses_coarse_obs or variant.uses_simulation)
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """Markdown table: one row per variant, one column per sparsity, ``mean ± std`` °C."""
+    sparsities = sorted(table["sparsity"].unique())
+    lines = ["| variant | " + " | ".join(f"ρ = {100 * r:g} %" for r in sparsities) + " |",
+             "|---|" + "---|" * len(sparsities)]
+    for variant, rows in table.groupby("variant", sort=False):
+        cells = []
+        for r in sparsities:
+            row = rows[rows["sparsity"] == r]
+            if row.empty:
+                cells.append("")
+                continue
+            mean, std, change = (float(row[c].iloc[0]) for c in ("rmse_mean", "rmse_std", "change_vs_best_single_scale_pct"))
+            cell = f"{mean:.2f}" + (f" ± {std:.2f}" if np.isfinite(std) else "")
+            cells.append(cell + (f" ({change:+.0f} %)" if np.isfinite(change) else ""))
+        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_outputs(outcomes: Sequence[RunOutcome], table: pd.DataFrame, out: str | Path, title: str) -> list[Path]:
+    """Write ``runs.csv``, ``comparison.csv``, ``comparison.json`` and ``rmse_vs_sparsity.png`` to
+    ``out`` (each via a temporary file and a rename). Returns the paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = pd.DataFrame([vars(o) for o in outcomes])
+    records = json.loads(table.to_json(orient="records"))
+    writers = {
+        RUNS_CSV: lambda p: runs.to_csv(p, index=False),
+        TABLE_CSV: lambda p: table.to_csv(p, index=False),
+        TABLE_JSON: lambda p: p.write_text(json.dumps({"title": title, "units": "degC", "table": records}, indent=2)),
+        FIGURE: lambda p: _plot(table, title, p),
+    }
+    paths = []
+    for name, write in writers.items():
+        tmp = out / f".{name}.tmp"
+        write(tmp)
+        os.replace(tmp, out / name)
+        paths.append(out / name)
+    return paths
+
+
+def _plot(table: pd.DataFrame, title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    for variant, rows in table.groupby("variant", sort=False):
+        style = "-o" if variant in MSGL_VARIANTS else "--s"
+        ax.errorbar(100 * rows["sparsity"], rows["rmse_mean"], yerr=rows["rmse_std"].fillna(0), fmt=style,
+                    capsize=3, label=variant, linewidth=2 if variant in MSGL_VARIANTS else 1)
+    ax.set_xscale("log")
+    ax.set_xlabel("sparsity ρ: kept fraction of fine training observations (%)")
+    ax.set_ylabel("test RMSE (°C), mean ± std over seeds")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
