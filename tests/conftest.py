@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from msgl_core.data import MultiscaleData, load_dataset
 from tests.tiny_bundle import write_tiny_bundle
+
+# The tests' tensors are tiny: one thread avoids OpenMP contention on a busy 2-core machine (measured
+# 3-4 s per model test file with one thread, 15-25 s with two under load).
+torch.set_num_threads(1)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from msgl_core.config import RunConfig
 from msgl_core.data.dataset import Batch, PreparedData
-from msgl_core.models import RGCN
+from msgl_core.models import ASTGCN, DCRNN, RGCN, STGCN, STGODE, GraphWaveNet
 from msgl_core.registry import Stage, Variant, register
 from msgl_core.train.losses import has_observations, masked_rmse
 from msgl_core.train.steps import StepResult, single_task_step
@@ -52,3 +52,24 @@ register(fine_only(
     "rgcn_fine", RGCN, "Single-scale RGCN (graph-recurrent LSTM) on the fine graph, sparse fine observations only",
     "Jia et al., Physics-guided recurrent graph model for predicting flow and temperature in river networks, "
     "SDM 2021, doi:10.1137/1.9781611976700.69"))
+register(fine_only(
+    "dcrnn", DCRNN, "Diffusion-convolution GRU on the fine graph, sparse fine observations only",
+    "Li et al., Diffusion Convolutional Recurrent Neural Network: Data-Driven Traffic Forecasting, ICLR 2018, "
+    "arXiv:1707.01926"))
+register(fine_only(
+    "gwnet", GraphWaveNet, "Graph WaveNet (dilated causal convolutions, adaptive adjacency) on the fine graph, "
+    "sparse fine observations only",
+    "Wu et al., Graph WaveNet for Deep Spatial-Temporal Graph Modeling, IJCAI 2019, arXiv:1906.00121"))
+register(fine_only(
+    "stgcn", STGCN, "STGCN (gated temporal convolutions around Chebyshev graph convolutions) on the fine graph, "
+    "sparse fine observations only",
+    "Yu et al., Spatio-Temporal Graph Convolutional Networks: A Deep Learning Framework for Traffic Forecasting, "
+    "IJCAI 2018, arXiv:1709.04875"))
+register(fine_only(
+    "astgcn", ASTGCN, "Attention-based ST-GCN (temporal and spatial attention, graph convolution) on the fine graph, "
+    "sparse fine observations only",
+    "Guo et al., Attention Based Spatial-Temporal Graph Convolutional Networks for Traffic Flow Forecasting, "
+    "AAAI 2019, doi:10.1609/aaai.v33i01.3301922"))
+register(fine_only(
+    "stgode", STGODE, "Spatial-temporal graph ODE network on the fine graph, sparse fine observations only",
+    "Fang et al., Spatial-Temporal Graph ODE Networks for Traffic Flow Forecasting, KDD 2021, arXiv:2106.12931"))
