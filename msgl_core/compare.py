@@ -26,7 +26,7 @@ import pandas as pd
 from msgl_core.config import RunConfig
 from msgl_core.data.build import MultiscaleData, load_dataset
 from msgl_core.registry import get_variant
-from msgl_core.runs import is_complete, load_run, run_path, runs_root, train_or_load
+from msgl_core.runs import Run, is_complete, load_run, run_path, runs_root, train_or_load
 
 MSGL_VARIANTS = ("msgl", "async_msgl")
 RUNS_CSV, TABLE_CSV, TABLE_JSON, FIGURE = "runs.csv", "comparison.csv", "comparison.json", "rmse_vs_sparsity.png"
@@ -34,7 +34,8 @@ RUNS_CSV, TABLE_CSV, TABLE_JSON, FIGURE = "runs.csv", "comparison.csv", "compari
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """One grid cell's result: test RMSE (°C, NaN on failure), wall seconds, folder, error text."""
+    """One grid cell's result: test RMSE (°C, NaN on failure), training seconds (from the run's metrics,
+    also for a cached run), folder, whether it came from the cache, error text."""
 
     variant: str
     sparsity: float
@@ -80,7 +81,7 @@ def run_grid(configs: Sequence[RunConfig], data: MultiscaleData, runs_dir: str |
     for index, cfg in enumerate(configs):
         path = run_path(cfg, fingerprint, root)
         if is_complete(path):
-            outcomes[index] = _outcome(cfg, load_run(path).test_rmse, 0.0, path, cached=True)
+            outcomes[index] = _outcome_of(load_run(path), cfg, cached=True)
             if on_result:
                 on_result(outcomes[index])
         else:
@@ -129,7 +130,11 @@ def train_task(values: dict, location: tuple[str, str], root: str) -> RunOutcome
     except (ValueError, RuntimeError, FileNotFoundError, MemoryError) as error:
         return _outcome(cfg, float("nan"), time.perf_counter() - start, Path(root), cached=False,
                         error=f"{type(error).__name__}: {error}")
-    return _outcome(cfg, run.test_rmse, time.perf_counter() - start, run.path, cached=False)
+    return _outcome_of(run, cfg, cached=False)
+
+
+def _outcome_of(run: Run, cfg: RunConfig, cached: bool) -> RunOutcome:
+    return _outcome(cfg, run.test_rmse, float(run.metrics["training"]["seconds"]), run.path, cached)
 
 
 @lru_cache(maxsize=1)
@@ -222,6 +227,9 @@ def _plot(table: pd.DataFrame, title: str, path: Path) -> None:
         ax.errorbar(100 * rows["sparsity"], rows["rmse_mean"], yerr=rows["rmse_std"].fillna(0), fmt=style,
                     capsize=3, label=variant, linewidth=2 if variant in MSGL_VARIANTS else 1)
     ax.set_xscale("log")
+    ticks = sorted(100 * table["sparsity"].unique())
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
     ax.set_xlabel("sparsity ρ: kept fraction of fine training observations (%)")
     ax.set_ylabel("test RMSE (°C), mean ± std over seeds")
     ax.set_title(title)
