@@ -107,19 +107,7 @@ class TestRGCNLayer:
 
 
 class TestRGCN:
-    def test_output_shape_and_single_layer(self) -> None:
-        model = RGCN(FEATURES, to_sparse(updown_adjacency(Y_UPDOWN)), hidden=HIDDEN)
-        assert model(torch.randn(NODES, DAYS, FEATURES)).shape == (NODES, DAYS, 1)
-
-    def test_adjacency_is_a_non_persistent_buffer(self) -> None:
-        adjacency = dense_adjacency()
-        model = RGCN(FEATURES, adjacency, hidden=HIDDEN)
-        assert "adjacency" in dict(model.named_buffers())
-        assert not any("adjacency" in key for key in model.state_dict())
-        clone = RGCN(FEATURES, adjacency, hidden=HIDDEN)
-        clone.load_state_dict(model.state_dict())
-        x = torch.randn(NODES, DAYS, FEATURES)
-        torch.testing.assert_close(clone(x), model(x))
+    """The contract RGCN shares with the other fine-only models is in test_fine_baselines.py."""
 
     def test_equals_layer_plus_linear(self) -> None:
         adjacency = dense_adjacency()

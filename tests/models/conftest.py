@@ -1,0 +1,11 @@
+"""Fixed initial weights and inputs: every model test is deterministic."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
