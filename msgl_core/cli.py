@@ -185,6 +185,8 @@ def compare(
         help="Address of a Dask scheduler (tcp://host:8786); else a LocalCluster is started.")] = None,
     workers: Annotated[int | None, typer.Option(
         help="LocalCluster worker processes (default: one per CPU); 0 trains here, one run after another.")] = None,
+    cached_only: Annotated[bool, typer.Option(
+        "--cached-only", help="Tabulate the runs already in the cache; train nothing.")] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (else comparisons/<basin>/).")] = None,
     runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="Run cache (else $MSGL_RUNS_DIR, runs/).")] = None,
     data_dir: DataDir = None, cache_dir: CacheDir = None,
@@ -192,7 +194,7 @@ def compare(
     """Train or load every (variant, sparsity, seed) run and tabulate test RMSE (CSV, JSON, PNG)."""
     from tqdm.auto import tqdm
 
-    from msgl_core.compare import format_table, grid, run_grid, summarise, write_outputs
+    from msgl_core.compare import NOT_CACHED, format_table, grid, run_grid, summarise, write_outputs
 
     overrides = {k: v for k, v in {"basin": basin, "epochs": epochs, "device": device, "threads": threads}.items()
                  if v is not None}
@@ -207,18 +209,21 @@ def compare(
         def on_result(outcome) -> None:
             bar.update(1)
             bar.set_postfix_str(f"{outcome.variant} ρ={outcome.sparsity:g} seed {outcome.seed}: "
-                                + (f"{outcome.test_rmse:.2f} °C" if not outcome.error else "failed"))
-            if outcome.error:
+                                + (f"{outcome.test_rmse:.2f} °C" if not outcome.error else outcome.error[:40]))
+            if outcome.error and outcome.error != NOT_CACHED:
                 failures.append(outcome)
 
         try:
-            outcomes = run_grid(configs, data, runs_dir, scheduler, workers, on_result)
+            outcomes = run_grid(configs, data, runs_dir, scheduler, workers, on_result, train=not cached_only)
         except (OSError, TimeoutError) as error:
             _fail(error)
     table = summarise(outcomes)
     title = f"{base.basin}: test RMSE, {base.epochs} epochs per stage, seeds {seeds}"
     paths = write_outputs(outcomes, table, out or Path("comparisons") / base.basin, title)
     typer.echo(format_table(table))
+    missing = sum(o.error == NOT_CACHED for o in outcomes)
+    if missing:
+        typer.echo(f"{missing} of {len(outcomes)} runs are not in the run cache (--cached-only): left out", err=True)
     for outcome in failures:
         typer.echo(f"failed: {outcome.variant} ρ={outcome.sparsity:g} seed {outcome.seed}: {outcome.error}", err=True)
     typer.echo("wrote " + ", ".join(str(p) for p in paths), err=True)

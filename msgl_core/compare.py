@@ -29,6 +29,7 @@ from msgl_core.registry import get_variant
 from msgl_core.runs import Run, is_complete, load_run, run_path, runs_root, train_or_load
 
 MSGL_VARIANTS = ("msgl", "async_msgl")
+NOT_CACHED = "not in the run cache"
 RUNS_CSV, TABLE_CSV, TABLE_JSON, FIGURE = "runs.csv", "comparison.csv", "comparison.json", "rmse_vs_sparsity.png"
 
 
@@ -60,7 +61,7 @@ def grid(base: RunConfig, variants: Sequence[str], sparsities: Sequence[float], 
 
 def run_grid(configs: Sequence[RunConfig], data: MultiscaleData, runs_dir: str | Path | None = None,
              scheduler: str | None = None, workers: int | None = None,
-             on_result: Callable[[RunOutcome], None] | None = None) -> list[RunOutcome]:
+             on_result: Callable[[RunOutcome], None] | None = None, train: bool = True) -> list[RunOutcome]:
     """Train or load every config; cached runs are loaded here, the rest run one per Dask task.
 
     Args:
@@ -71,6 +72,7 @@ def run_grid(configs: Sequence[RunConfig], data: MultiscaleData, runs_dir: str |
             single-threaded processes (default: one per CPU, at most one per run). ``workers=0``
             trains in this process, one run after another, without Dask.
         on_result: called as each run finishes (progress).
+        train: False only loads cached runs; the others get the error :data:`NOT_CACHED`.
 
     Returns outcomes in the order of ``configs``; a failed run has NaN RMSE and its error text.
     """
@@ -84,26 +86,31 @@ def run_grid(configs: Sequence[RunConfig], data: MultiscaleData, runs_dir: str |
             outcomes[index] = _outcome_of(load_run(path), cfg, cached=True)
             if on_result:
                 on_result(outcomes[index])
-        else:
+        elif train:
             pending.append(index)
-    location = (str(data.bundle_dir), str(data.path.parent))
-    for index, outcome in _execute([configs[i] for i in pending], pending, location, root, scheduler, workers):
+        else:
+            outcomes[index] = _outcome(cfg, float("nan"), 0.0, path, cached=False, error=NOT_CACHED)
+            if on_result:
+                on_result(outcomes[index])
+    for index, outcome in _execute([configs[i] for i in pending], pending, data, root, scheduler, workers):
         outcomes[index] = outcome
         if on_result:
             on_result(outcome)
     return [outcomes[i] for i in range(len(configs))]
 
 
-def _execute(configs: list[RunConfig], indices: list[int], location: tuple[str, str], root: Path,
+def _execute(configs: list[RunConfig], indices: list[int], data: MultiscaleData, root: Path,
              scheduler: str | None, workers: int | None) -> Iterator[tuple[int, RunOutcome]]:
     """Run ``configs`` (serially, or on Dask) and yield ``(index, outcome)`` as each finishes."""
     if not configs:
         return
     if workers == 0 and scheduler is None:
         for index, cfg in zip(indices, configs):
-            yield index, train_task(cfg.to_dict(), location, str(root))
+            yield index, _train(cfg, data, str(root))
         return
     from distributed import Client, LocalCluster, as_completed
+
+    location = (str(data.bundle_dir), str(data.path.parent))
 
     cluster = None
     if scheduler is None:
@@ -121,12 +128,17 @@ def _execute(configs: list[RunConfig], indices: list[int], location: tuple[str, 
 
 
 def train_task(values: dict, location: tuple[str, str], root: str) -> RunOutcome:
-    """One Dask task: train or load the run of ``values`` (a :meth:`RunConfig.to_dict`). Errors are
-    returned in the outcome, not raised, so one bad run does not stop the grid."""
-    cfg = RunConfig.from_dict(values)
+    """One Dask task: train or load the run of ``values`` (a :meth:`RunConfig.to_dict`) on the dataset at
+    ``location`` (bundle folder, cache folder), opened once per worker process."""
+    return _train(RunConfig.from_dict(values), _dataset(*location), root)
+
+
+def _train(cfg: RunConfig, data: MultiscaleData, root: str) -> RunOutcome:
+    """Train or load one run. Errors are returned in the outcome, not raised, so one bad run does not
+    stop the grid."""
     start = time.perf_counter()
     try:
-        run = train_or_load(cfg, _dataset(*location), runs_dir=root, progress=False)
+        run = train_or_load(cfg, data, runs_dir=root, progress=False)
     except (ValueError, RuntimeError, FileNotFoundError, MemoryError) as error:
         return _outcome(cfg, float("nan"), time.perf_counter() - start, Path(root), cached=False,
                         error=f"{type(error).__name__}: {error}")

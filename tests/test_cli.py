@@ -79,5 +79,8 @@ def test_compare_writes_the_table_and_files(paths: dict[str, Path]) -> None:
     assert "| variant | ρ = 50 % | ρ = 100 % |" in table and "| remap |" in table
     assert {p.name for p in out.iterdir()} == {"runs.csv", "comparison.csv", "comparison.json", "rmse_vs_sparsity.png"}
     assert _invoke(*args) == table  # the second call loads every run from the cache
+    only = runner.invoke(app, [*args[:6], "0.5,0.25", *args[7:], "--cached-only"])
+    assert only.exit_code == 0 and "| rgcn_fine | 1.00 " not in only.stdout and "ρ = 25 %" not in only.stdout
+    assert "2 of 4 runs are not in the run cache" in only.output
     result = runner.invoke(app, [*args[:4], "rgcn_fine,msgll", *args[5:]])
     assert result.exit_code == 2 and "did you mean 'msgl'" in result.output
