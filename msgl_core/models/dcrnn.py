@@ -66,12 +66,10 @@ class DCRNN(nn.Module):
 
     def __init__(self, in_features: int, adjacency: Tensor, hidden: int = 20) -> None:
         super().__init__()
-        if adjacency.ndim != 2 or adjacency.shape[0] != adjacency.shape[1]:
-            raise ValueError(f"adjacency must be a square (nodes, nodes) matrix, got {tuple(adjacency.shape)}")
+        forward_index, forward_weight = edges(adjacency)  # raises ValueError unless adjacency is square
         self.in_features = in_features
         self.hidden = hidden
         self.nodes = adjacency.shape[0]
-        forward_index, forward_weight = edges(adjacency)
         backward_index, backward_weight = reversed_edges(forward_index, forward_weight, self.nodes)
         self.register_buffer("forward_edge_index", forward_index, persistent=False)
         self.register_buffer("forward_edge_weight", forward_weight, persistent=False)

@@ -72,13 +72,12 @@ class STGCN(nn.Module):
 
     def __init__(self, in_features: int, adjacency: Tensor, hidden: int = 20) -> None:
         super().__init__()
-        if adjacency.ndim != 2 or adjacency.shape[0] != adjacency.shape[1]:
-            raise ValueError(f"adjacency must be a square (nodes, nodes) matrix, got {tuple(adjacency.shape)}")
+        graph = edges(adjacency)  # raises ValueError unless adjacency is square
         self.in_features = in_features
         self.hidden = hidden
         self.nodes = adjacency.shape[0]
         # The scaled Laplacian of ChebConv (sym, lambda_max = 2): L - I = -D^-1/2 A° D^-1/2, zero diagonal.
-        edge_index, edge_weight = get_laplacian(*edges(adjacency), normalization="sym", num_nodes=self.nodes)
+        edge_index, edge_weight = get_laplacian(*graph, normalization="sym", num_nodes=self.nodes)
         off_diagonal = edge_index[0] != edge_index[1]
         self.register_buffer("edge_index", edge_index[:, off_diagonal], persistent=False)
         self.register_buffer("edge_weight", edge_weight[off_diagonal], persistent=False)
