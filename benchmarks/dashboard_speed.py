@@ -36,10 +36,11 @@ import pandas as pd
 from dashboard import browser as chromium
 from dashboard.resources import load_resources
 from dashboard.results import open_results
-from dashboard.state import run_label
-from msgl_core.runs import Run, list_runs, runs_root
+from msgl_core import PARENT_SEGMENT, Run, list_runs, runs_root
 
 TARGETS = {"first_render_s": 3.0, "date_change_s": 0.3, "load_run_s": 2.0}
+#: Data columns that identify the day map's predicted-temperature lines in the page.
+DAY_MAP = ["prediction", PARENT_SEGMENT]
 
 
 def start_server(port: int, runs_dir: Path) -> tuple[subprocess.Popen, float]:
@@ -78,10 +79,10 @@ def open_and_load(browser: Any, url: str, run: Run, domain_pieces: int) -> tuple
     page = chromium.new_page(browser)
     page.goto(url)
     wait_rows(page, ["reach", "length_km"], 1)
-    page.get_by_label("Cached runs").select_option(label=run_label(run))
+    page.get_by_label("Cached runs").select_option(label=run.label())
     start = time.perf_counter()
     page.get_by_role("button", name="Load", exact=True).click()
-    wait_rows(page, ["prediction", "segment"], domain_pieces)
+    wait_rows(page, DAY_MAP, domain_pieces)
     return page, time.perf_counter() - start
 
 
@@ -89,12 +90,12 @@ def date_changes(page: Any, steps: int) -> list[float]:
     times = []
     forward = page.get_by_role("button", name="▶")
     for _ in range(steps):
-        before = chromium.digest(page, ["prediction", "segment"])
+        before = chromium.digest(page, DAY_MAP)
         start = time.perf_counter()
         forward.click()
         page.wait_for_function(
             f"([c, old]) => {{ const d = ({chromium.JS_DIGEST})(c); return d !== null && d[0] === old[0] && d[1] !== old[1]; }}",
-            arg=[["prediction", "segment"], list(before)], timeout=10_000, polling=5)
+            arg=[DAY_MAP, list(before)], timeout=10_000, polling=5)
         times.append(time.perf_counter() - start)
     return times
 
@@ -131,13 +132,13 @@ def screenshots(browser: Any, url: str, run: Run, domain_pieces: int, reach_piec
     wait_rows(page, ["reach", "length_km"], reach_pieces)
     paths = [folder / f"{name}.png" for name in ("1_network_fine_reaches", "2_day_map", "3_error_map", "4_reach_hydrograph")]
     page.screenshot(path=str(paths[0]))
-    page.get_by_label("Cached runs").select_option(label=run_label(run))
+    page.get_by_label("Cached runs").select_option(label=run.label())
     page.get_by_role("button", name="Load", exact=True).click()
-    wait_rows(page, ["prediction", "segment"], domain_pieces)
+    wait_rows(page, DAY_MAP, domain_pieces)
     page.mouse.move(5, 5)
     page.screenshot(path=str(paths[1]))
     results = open_results(run.path)
-    reach = str(results.metrics["rmse"].idxmax())
+    reach = str(results.per_reach["rmse"].idxmax())
     x, y = load_resources().reaches.loc[reach, ["x", "y"]]
     page.get_by_text("Errors", exact=True).click()
     page.wait_for_function(f"() => ({chromium.JS_SOURCE_ROWS})('rmse') > 0")
@@ -172,9 +173,9 @@ async def sessions_without_crosstalk(url: str, runs: list[Run], domain_pieces: d
             start = time.perf_counter()
             await page.goto(url)
             await page.wait_for_function(js_rows, arg=[["reach", "length_km"], 1], timeout=120_000)
-            await page.get_by_label("Cached runs").select_option(label=run_label(run))
+            await page.get_by_label("Cached runs").select_option(label=run.label())
             await page.get_by_role("button", name="Load", exact=True).click()
-            await page.wait_for_function(js_rows, arg=[["prediction", "segment"], domain_pieces[str(run.path)]],
+            await page.wait_for_function(js_rows, arg=[DAY_MAP, domain_pieces[str(run.path)]],
                                          timeout=120_000)
             for _ in range(k):
                 await page.get_by_role("button", name="▶").click()
@@ -189,7 +190,7 @@ async def sessions_without_crosstalk(url: str, runs: list[Run], domain_pieces: d
         seconds = time.perf_counter() - start
         await context.close()
         return {"session": k, "run": run.path.name, "expected_day": str(day.date()), "own_day": own_day,
-                "own_run": open_results(run.path).describe() in alert, "seconds": round(seconds, 2)}
+                "own_run": run.label() in alert, "seconds": round(seconds, 2)}
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=chromium.CHROMIUM, args=chromium.CHROMIUM_ARGS)

@@ -29,7 +29,7 @@ from dashboard.views.reach_detail import ReachDetail
 from dashboard.views.run_picker import RunPicker
 from dashboard.views.tile_probe import TileProbe
 from dashboard.views.training import TrainingProgress
-from msgl_core.config import RunConfig
+from msgl_core import RunConfig
 
 log = logging.getLogger(__name__)
 # Maps set their frame size (equal x/y scale) rather than the figure's; Bokeh's warning about that is noise.

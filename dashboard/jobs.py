@@ -1,6 +1,6 @@
 """Background training: a worker thread that only records progress; the page polls it.
 
-The worker calls :func:`msgl_core.runs.train_or_load` with a callback that stores each epoch's
+The worker calls :func:`msgl_core.train_or_load` with a callback that stores each epoch's
 report in a lock-protected :class:`TrainingJob` and returns False once the job is cancelled (the
 loop then stops after the current epoch). It never touches widgets: the session polls
 :meth:`TrainingJob.progress` from a periodic callback (see :class:`dashboard.state.AppState`).
@@ -21,10 +21,7 @@ from pathlib import Path
 
 import panel as pn
 
-from msgl_core.config import RunConfig
-from msgl_core.data import MultiscaleData
-from msgl_core.runs import Run, train_or_load
-from msgl_core.train.loop import EpochReport
+from msgl_core import EpochReport, MultiscaleData, Run, RunConfig, train_or_load
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +89,7 @@ class TrainingJob:
     Attributes:
         cfg: the run config to train.
         data: the processed dataset.
-        runs_dir: the run cache folder (see :func:`msgl_core.runs.runs_root`).
+        runs_dir: the run cache folder (see :func:`msgl_core.runs_root`).
     """
 
     cfg: RunConfig

@@ -17,24 +17,22 @@ import pandas as pd
 import panel as pn
 
 from dashboard.geometry import SIMPLIFY_M, Bounds, line_pieces, nearest_line, polygon_table, ring_paths, to_mercator
-from msgl_core.data import (
+from msgl_core import (
+    PARENT_SEGMENT,
     PRESETS,
     MapLayers,
     MultiscaleData,
     available_presets,
+    check_domain,
     load_dataset,
     map_layers,
     reach_table,
-    subnetwork,
 )
-from msgl_core.data.splits import period_mask
 
 log = logging.getLogger(__name__)
 
-WHOLE_BASIN = "drb"
 #: Coarse segments are drawn wide and faint under the reaches, so they are simplified more, m.
 COARSE_SIMPLIFY_M = 100.0
-Period = tuple[str, str]
 
 
 class Resources:
@@ -45,13 +43,15 @@ class Resources:
         layers: basin outline, reservoirs, dams, sites (None when the bundle has no map layers).
         layers_note: why ``layers`` is None ("" otherwise).
         reaches: GeoDataFrame of fine reaches in Web Mercator, indexed by ``reach_id``, with
-            ``segment``, ``length_m`` (m), ``n_obs_days`` (observed days in the record) and
-            ``x``, ``y`` (midpoint, m).
+            ``parent_segment`` (``seg_id_nat``), ``length_m`` (m), ``n_obs_days`` (observed days in
+            the record) and ``x``, ``y`` (midpoint, m).
         segments: GeoDataFrame of coarse NHM segments in Web Mercator, indexed by ``seg_id_nat``.
         reach_pieces, segment_pieces: straight pieces for ``hv.Segments`` (see
             :func:`dashboard.geometry.line_pieces`) with the hover columns of each line.
         bounds: extent of the whole network (Web Mercator, m).
-        time: the daily time axis of the record.
+
+    Observation counts of a run's domain are msgl_core's (:func:`msgl_core.observation_counts`), not
+    computed here.
     """
 
     def __init__(self, data: MultiscaleData, layers: MapLayers | None, layers_note: str = "") -> None:
@@ -60,17 +60,18 @@ class Resources:
         self.layers_note = layers_note
         network = data.network
         info = reach_table(data)
-        reaches = to_mercator(network.reaches[["segment", "length_m", "geometry"]].copy())
+        reaches = to_mercator(network.reaches[["segment", "length_m", "geometry"]].rename(
+            columns={"segment": PARENT_SEGMENT}))
         reaches["n_obs_days"] = info["n_obs_days"].reindex(reaches.index).fillna(0).astype(int)
         middle = reaches.geometry.interpolate(0.5, normalized=True)
         reaches["x"], reaches["y"] = middle.x.to_numpy(), middle.y.to_numpy()
         self.reaches = reaches
         self.segments = to_mercator(network.segments[["to_segment", "length_m", "n_reaches", "cum_area_km2",
                                                       "geometry"]].copy())
-        self.segments["n_obs_days"] = reaches.groupby("segment")["n_obs_days"].sum().reindex(
+        self.segments["n_obs_days"] = reaches.groupby(PARENT_SEGMENT)["n_obs_days"].sum().reindex(
             self.segments.index).fillna(0).astype(int)
         self.reach_pieces = _pieces(reaches, {
-            "reach": reaches.index.to_numpy(), "segment": reaches["segment"].to_numpy(),
+            "reach": reaches.index.to_numpy(), PARENT_SEGMENT: reaches[PARENT_SEGMENT].to_numpy(),
             "length_km": reaches["length_m"].to_numpy() / 1000, "n_obs_days": reaches["n_obs_days"].to_numpy(),
             "observed": np.where(reaches["n_obs_days"].to_numpy() > 0, "observed", "no observations")})
         self.segment_pieces = _pieces(self.segments, tolerance=COARSE_SIMPLIFY_M, columns={
@@ -78,10 +79,6 @@ class Resources:
             "n_reaches": self.segments["n_reaches"].to_numpy(),
             "area_km2": self.segments["cum_area_km2"].to_numpy(), "n_obs_days": self.segments["n_obs_days"].to_numpy()})
         self.bounds = Bounds.of(self.segments)
-        self.time = pd.DatetimeIndex(data.fine["time"].values)
-        observed = np.isfinite(data.fine["water_temp_obs"].transpose("time", "reach").values)
-        self._obs_day, self._obs_reach = np.nonzero(observed)
-        self._reach_position = pd.Index(data.fine["reach"].values.astype(str))
         self._domains: dict[str, gpd.GeoDataFrame] = {}
         self._lock = threading.Lock()
 
@@ -97,7 +94,8 @@ class Resources:
         return PRESETS[name].description
 
     def domain_segments(self, basin: str) -> pd.Index:
-        """``seg_id_nat`` of ``basin`` ("drb", a preset or an outlet ``seg_id_nat`` as text).
+        """``seg_id_nat`` of ``basin`` ("drb", a preset or an outlet ``seg_id_nat`` as text), ascending,
+        as :func:`msgl_core.check_domain` gives them.
 
         Raises ValueError (from msgl_core) for an unknown basin.
         """
@@ -106,26 +104,14 @@ class Resources:
     def domain_reaches(self, basin: str) -> gpd.GeoDataFrame:
         """Rows of :attr:`reaches` inside ``basin`` (see :meth:`domain_segments`)."""
         segments = self.domain_segments(basin)
-        return self.reaches[self.reaches["segment"].isin(segments)]
+        return self.reaches[self.reaches[PARENT_SEGMENT].isin(segments)]
 
     def _domain(self, basin: str) -> gpd.GeoDataFrame:
         key = str(basin).lower()
         with self._lock:
             if key not in self._domains:
-                if key == WHOLE_BASIN:
-                    self._domains[key] = self.segments
-                else:
-                    keep = subnetwork(self.data.network, key).segments.index
-                    self._domains[key] = self.segments.loc[keep]
+                self._domains[key] = self.segments.loc[check_domain(self.data.network, key)]
             return self._domains[key]
-
-    def observed_reach_days(self, basin: str, periods: Sequence[Period]) -> int:
-        """Number of observed reach-days of ``basin``'s reaches on days inside ``periods``."""
-        days = period_mask(self.time, periods)
-        inside = self._reach_position.get_indexer(self.domain_reaches(basin).index)
-        chosen = np.zeros(len(self._reach_position), dtype=bool)
-        chosen[inside[inside >= 0]] = True
-        return int((days[self._obs_day] & chosen[self._obs_reach]).sum())
 
     # -- picking ---------------------------------------------------------------------------------
 

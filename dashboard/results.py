@@ -18,38 +18,21 @@ import pandas as pd
 import panel as pn
 import xarray as xr
 
-from msgl_core.data.splits import period_mask
-from msgl_core.evaluate.metrics import skill
-from msgl_core.runs import METRICS, PREDICTIONS, Run, is_complete, load_run
+from msgl_core import (
+    METRICS,
+    PARENT_SEGMENT,
+    PREDICTIONS,
+    REACH,
+    TIME,
+    Run,
+    is_complete,
+    load_run,
+    monthly_scores,
+    split_labels,
+)
 
 #: Predictions up to this size (bytes in memory) are loaded eagerly; bigger ones stay lazy on disk.
 EAGER_BYTES = 150_000_000
-#: Metrics per reach, in the order of the tables.
-METRIC_COLUMNS = ["rmse", "mae", "bias", "nse", "kge", "n_obs"]
-#: Labels and units of the metrics.
-METRIC_LABELS = {"rmse": "RMSE (°C)", "mae": "MAE (°C)", "bias": "bias, predicted − observed (°C)",
-                 "nse": "NSE (–)", "kge": "KGE (–)", "n_obs": "test observations"}
-SPLITS = ("train", "val", "test")
-#: Fewest test observations for a reach-month error in :meth:`RunResults.monthly_errors`.
-MIN_MONTH_OBS = 3
-
-
-def per_reach_metrics(run: Run) -> pd.DataFrame:
-    """Test-period metrics per gauged reach (``rmse``, ``mae``, ``bias`` in °C; ``nse``, ``kge``; ``n_obs``).
-
-    Reaches held out from training are included with ``holdout`` True. NaN where a metric is undefined.
-    """
-    frames = []
-    for section in ("fine", "holdout"):
-        rows = run.metrics.get(section, {}).get("per_reach", {})
-        frame = pd.DataFrame.from_dict(rows, orient="index", columns=METRIC_COLUMNS, dtype=float)
-        frame["holdout"] = section == "holdout"
-        frames.append(frame)
-    table = pd.concat(frames) if frames else pd.DataFrame(columns=[*METRIC_COLUMNS, "holdout"])
-    table.index = table.index.astype(str)
-    table.index.name = "reach"
-    table["n_obs"] = table["n_obs"].fillna(0).astype(int)
-    return table.sort_index()
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,9 +45,11 @@ class RunResults:
             (time, reach) int8 (1 where the observation was kept for training/validation).
         reaches: reach ids of the run's domain (the predictions' ``reach`` coordinate).
         time: the daily time axis of the predictions.
-        split: (time,) str, "train", "val", "test" or "" for each day.
-        metrics: :func:`per_reach_metrics` of the run.
+        split: (time,) str, "train", "val", "test" or "" for each day (:func:`msgl_core.split_labels`).
+        per_reach: the run's test scores per reach (:meth:`msgl_core.RunMetrics.per_reach_frame`).
         clim: (low, high) °C, a colour range covering ~98 % of predicted temperatures.
+        held_out: (reaches,) bool, reaches of the run's hold-out segments (their training and validation
+            observations were withheld from the model, not by the sparsity mask).
     """
 
     run: Run
@@ -72,19 +57,14 @@ class RunResults:
     reaches: pd.Index
     time: pd.DatetimeIndex
     split: np.ndarray
-    metrics: pd.DataFrame
+    per_reach: pd.DataFrame
     clim: tuple[float, float]
+    held_out: np.ndarray
 
     @property
     def name(self) -> str:
         """The run's folder name."""
         return self.run.path.name
-
-    def describe(self) -> str:
-        """One line: variant, domain, sparsity, seed, epochs, test RMSE (°C)."""
-        cfg = self.run.config
-        return (f"{cfg.variant} · {cfg.basin} · ρ = {cfg.sparsity:.3g} · seed {cfg.seed} · {cfg.epochs} epochs · "
-                f"test RMSE {self.run.test_rmse:.2f} °C")
 
     def day_index(self, date: object) -> int:
         """Position on :attr:`time` of ``date`` (clipped to the record)."""
@@ -94,11 +74,15 @@ class RunResults:
     def day(self, date: object) -> pd.DataFrame:
         """One day on every reach: ``prediction``, ``observed``, ``difference`` (predicted − observed), °C, and ``used`` (bool)."""
         k = self.day_index(date)
-        ds = self.predictions.isel(time=k)
+        ds = self.predictions.isel({TIME: k})
         prediction = ds["prediction"].values.astype(float)
         observed = ds["water_temp_obs"].values.astype(float)
         return pd.DataFrame({"prediction": prediction, "observed": observed, "difference": prediction - observed,
                              "used": ds["obs_used"].values.astype(bool)}, index=self.reaches)
+
+    def is_held_out(self, reach: str) -> bool:
+        """Whether ``reach`` lies on one of the run's hold-out segments."""
+        return bool(self.held_out[self.reaches.get_loc(reach)])
 
     def reach_series(self, reach: str) -> pd.DataFrame:
         """Daily series of ``reach``: ``prediction``, ``observed`` (°C), ``used`` (bool) and ``split``, indexed by date.
@@ -107,34 +91,26 @@ class RunResults:
         """
         if reach not in self.reaches:
             raise KeyError(f"reach {reach!r} is not in run {self.name}'s domain")
-        ds = self.predictions.sel(reach=reach)
+        ds = self.predictions.sel({REACH: reach})
         return pd.DataFrame({"prediction": ds["prediction"].values.astype(float),
                              "observed": ds["water_temp_obs"].values.astype(float),
                              "used": ds["obs_used"].values.astype(bool), "split": self.split}, index=self.time)
 
     def monthly_errors(self, reach: str) -> pd.DataFrame:
-        """Test-period RMSE and bias (°C) of ``reach`` by calendar month (1–12); NaN below :data:`MIN_MONTH_OBS` observations."""
+        """Test-period scores of ``reach`` by calendar month (1–12): ``month`` and the
+        :class:`msgl_core.Scores` fields (°C for rmse, mae, bias), from :func:`msgl_core.monthly_scores`, so
+        NaN below :data:`msgl_core.MIN_GROUP_OBS` observations, as in the run's metrics."""
         series = self.reach_series(reach)
         test = series[series["split"] == "test"]
-        rows = []
-        for month in range(1, 13):
-            chunk = test[test.index.month == month]
-            s = skill(chunk["prediction"].to_numpy(), chunk["observed"].to_numpy(), MIN_MONTH_OBS)
-            rows.append({"month": month, "rmse": s["rmse"], "bias": s["bias"], "n_obs": s["n_obs"]})
-        return pd.DataFrame(rows)
+        scores = monthly_scores(test["prediction"].to_numpy(), test["observed"].to_numpy(),
+                                test.index.month.to_numpy())
+        return pd.DataFrame([{"month": month, **vars(s)} for month, s in scores.items()])
 
     def default_date(self) -> pd.Timestamp:
         """The test-period day with the most observed reaches (the first day if there is none)."""
-        observed = self.predictions["water_temp_obs"].notnull().sum("reach").values
+        observed = self.predictions["water_temp_obs"].notnull().sum(REACH).values
         observed = np.where(self.split == "test", observed, -1)
         return self.time[int(np.argmax(observed))]
-
-    def masked_observations(self) -> int:
-        """Number of training/validation observations withheld from the model by the sparsity mask."""
-        fit_days = np.isin(self.split, ("train", "val"))
-        obs = self.predictions["water_temp_obs"].values[fit_days]
-        used = self.predictions["obs_used"].values[fit_days].astype(bool)
-        return int((np.isfinite(obs) & ~used).sum())
 
     # -- downloads -------------------------------------------------------------------------------
 
@@ -143,13 +119,14 @@ class RunResults:
         return io.BytesIO((self.run.path / PREDICTIONS).read_bytes())
 
     def predictions_csv(self, test_only: bool = False) -> io.StringIO:
-        """Long CSV: ``date, reach, segment, split, predicted_c, observed_c, obs_used`` (°C), every reach-day (or test days only)."""
+        """Long CSV: ``date, reach, parent_segment, split, predicted_c, observed_c, obs_used`` (°C), every
+        reach-day (or test days only)."""
         days = self.split == "test" if test_only else np.ones(len(self.time), dtype=bool)
-        ds = self.predictions.isel(time=np.flatnonzero(days))
+        ds = self.predictions.isel({TIME: np.flatnonzero(days)})
         frame = pd.DataFrame({
-            "date": np.repeat(ds["time"].values, len(self.reaches)),
-            "reach": np.tile(self.reaches.to_numpy(), ds.sizes["time"]),
-            "segment": np.tile(ds["segment"].values, ds.sizes["time"]),
+            "date": np.repeat(ds[TIME].values, len(self.reaches)),
+            REACH: np.tile(self.reaches.to_numpy(), ds.sizes[TIME]),
+            PARENT_SEGMENT: np.tile(ds[PARENT_SEGMENT].values, ds.sizes[TIME]),
             "split": np.repeat(self.split[days], len(self.reaches)),
             "predicted_c": ds["prediction"].values.ravel().round(2),
             "observed_c": ds["water_temp_obs"].values.ravel().round(2),
@@ -163,10 +140,11 @@ class RunResults:
     def metrics_frame(self, reaches: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         """Per-reach test metrics (°C for rmse, mae, bias) on every reach of the domain, with geometry (EPSG:4326)."""
         domain = reaches.loc[reaches.index.intersection(self.reaches)]
-        table = self.metrics.reindex(domain.index)
+        table = self.per_reach.reindex(domain.index)
         table["n_obs"] = table["n_obs"].fillna(0).astype(int)
-        table["holdout"] = table["holdout"].astype("boolean").fillna(False).astype(bool)
-        frame = gpd.GeoDataFrame({"segment": domain["segment"].to_numpy(), **{c: table[c].to_numpy() for c in table}},
+        table["holdout"] = self.held_out[self.reaches.get_indexer(domain.index)]
+        frame = gpd.GeoDataFrame({PARENT_SEGMENT: domain[PARENT_SEGMENT].to_numpy(),
+                                  **{c: table[c].to_numpy() for c in table}},
                                  geometry=domain.geometry.to_numpy(), crs=domain.crs, index=domain.index).to_crs(4326)
         frame.index.name = "reach_id"
         return frame
@@ -186,15 +164,6 @@ class RunResults:
             return io.BytesIO(path.read_bytes())
 
 
-def split_labels(time: pd.DatetimeIndex, run: Run) -> np.ndarray:
-    """(time,) "train", "val", "test" or "" from the run's periods."""
-    labels = np.full(len(time), "", dtype=object)
-    cfg = run.config
-    for name, periods in (("train", cfg.train_periods), ("val", cfg.val_periods), ("test", cfg.test_periods)):
-        labels[period_mask(time, periods)] = name
-    return labels
-
-
 #: netCDF4/HDF5 are not thread-safe: sessions and training threads open prediction files one at a time.
 _OPEN_LOCK = threading.Lock()
 
@@ -210,13 +179,14 @@ def _open(path: str, stamp: float) -> RunResults:
             loaded = predictions.load()
             predictions.close()
             predictions = loaded
-    time = pd.DatetimeIndex(predictions["time"].values)
-    sample = predictions["prediction"].isel(time=slice(None, None, max(1, len(time) // 400))).values
+    time = pd.DatetimeIndex(predictions[TIME].values)
+    sample = predictions["prediction"].isel({TIME: slice(None, None, max(1, len(time) // 400))}).values
     finite = sample[np.isfinite(sample)]
     low, high = (np.percentile(finite, [1, 99]) if finite.size else (0.0, 30.0))
     clim = (float(np.floor(low)), float(np.ceil(max(high, low + 1))))
-    return RunResults(run, predictions, pd.Index(predictions["reach"].values.astype(str)), time,
-                      split_labels(time, run), per_reach_metrics(run), clim)
+    held_out = np.isin(predictions[PARENT_SEGMENT].values, run.config.holdout_segments)
+    return RunResults(run, predictions, pd.Index(predictions[REACH].values.astype(str)), time,
+                      split_labels(time, run.config), run.metrics.per_reach_frame(), clim, held_out)
 
 
 def open_results(path: str | Path) -> RunResults:

@@ -1,7 +1,7 @@
 """Per-session state: the run settings being edited and everything the views show.
 
 :class:`RunSettings` holds the choices that define a run and turns them into a
-:class:`msgl_core.config.RunConfig`; :class:`AppState` holds the session (current run, day, reach,
+:class:`msgl_core.RunConfig`; :class:`AppState` holds the session (current run, day, reach,
 training job, messages) and implements every user action. Views only read these parameters and
 call these methods, so all logic here is tested without a browser. One :class:`AppState` is
 created per browser session; nothing here is shared between sessions except the read-only
@@ -17,16 +17,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 import param
 
 from dashboard.jobs import FINISHED, Progress, TrainingJob
-from dashboard.resources import WHOLE_BASIN, Resources
+from dashboard.resources import Resources
 from dashboard.results import RunResults, open_results
-from msgl_core.config import DEVICES, RunConfig
-from msgl_core.data.masking import kept_count
-from msgl_core.registry import get_variant, variant_names
-from msgl_core.runs import Run, is_complete, list_runs, run_path, runs_root
+from msgl_core import (
+    DEVICES,
+    PARENT_SEGMENT,
+    WHOLE_BASIN,
+    ObservationCounts,
+    Run,
+    RunConfig,
+    is_complete,
+    list_runs,
+    observation_counts,
+    run_path,
+    runs_root,
+    variant_names,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +132,9 @@ class SettingsCheck:
         error: why the settings cannot be used ("" when they can).
         existing: folder of the cached run with this config, if any (it loads instead of training).
         n_segments, n_reaches: size of the domain.
-        observed_reach_days: observed fine reach-days of the domain in the training and validation periods.
-        kept_reach_days: of which the sparsity keeps ``max(1, round(ρ·n))``.
-        train_reach_days: observed fine reach-days in the training periods (before masking).
+        counts: the domain's observed fine reach-days on fit days, after the hold-out and the
+            sparsity mask, exactly as training uses them (:func:`msgl_core.observation_counts`);
+            None when the settings are invalid.
     """
 
     config: RunConfig | None
@@ -133,42 +142,12 @@ class SettingsCheck:
     existing: Path | None = None
     n_segments: int = 0
     n_reaches: int = 0
-    observed_reach_days: int = 0
-    kept_reach_days: int = 0
-    train_reach_days: int = 0
+    counts: ObservationCounts | None = None
 
     @property
     def ok(self) -> bool:
         """True when the settings can be trained or loaded."""
         return not self.error and self.config is not None
-
-
-def run_label(run: Run) -> str:
-    """One line naming a cached run: variant, domain, ρ, seed, epochs, test RMSE (°C)."""
-    cfg = run.config
-    rmse = run.metrics.get("fine", {}).get("overall", {}).get("rmse")
-    score = "n/a" if rmse is None or not math.isfinite(rmse) else f"{rmse:.2f} °C"
-    return f"{cfg.variant} · {cfg.basin} · ρ {cfg.sparsity * 100:g}% · seed {cfg.seed} · {cfg.epochs} ep · {score}"
-
-
-def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
-    """One row per run: settings and test metrics (RMSE, MAE, bias in °C; NSE; n_obs), indexed by folder name."""
-    rows = []
-    for run in runs:
-        cfg, overall = run.config, run.metrics.get("fine", {}).get("overall", {})
-        training = run.metrics.get("training", {})
-        rows.append({"run": run.path.name, "variant": cfg.variant, "basin": cfg.basin, "sparsity": cfg.sparsity,
-                     "seed": cfg.seed, "epochs": cfg.epochs,
-                     **{k: _number(overall.get(k)) for k in ("rmse", "mae", "bias", "nse")},
-                     "n_obs": int(overall.get("n_obs") or 0), "train_s": _number(training.get("seconds")),
-                     "path": str(run.path)})
-    columns = ["run", "variant", "basin", "sparsity", "seed", "epochs", "rmse", "mae", "bias", "nse", "n_obs",
-               "train_s", "path"]
-    return pd.DataFrame(rows, columns=columns).set_index("run")
-
-
-def _number(value: object) -> float:
-    return math.nan if value is None else float(value)  # type: ignore[arg-type]
 
 
 class AppState(param.Parameterized):
@@ -247,27 +226,29 @@ class AppState(param.Parameterized):
         self.check = self.check_settings()
 
     def check_settings(self) -> SettingsCheck:
-        """Validate :attr:`settings` and count the domain's reaches and reach-days (never raises)."""
+        """Validate :attr:`settings` and count the domain's reaches and reach-days (never raises).
+
+        The domain, its hold-out and the reach-day counts are msgl_core's (:func:`msgl_core.observation_counts`).
+        """
         s = self.settings
         try:
             cfg = s.to_config()
+            counts = observation_counts(self.resources.data, cfg)
             segments = self.resources.domain_segments(cfg.basin)
         except ValueError as error:
             return SettingsCheck(None, str(error))
-        counts = {"n_segments": len(segments), "n_reaches": int(self.resources.reaches["segment"].isin(segments).sum())}
-        observed = self.resources.observed_reach_days(cfg.basin, (*cfg.train_periods, *cfg.val_periods))
-        train = self.resources.observed_reach_days(cfg.basin, cfg.train_periods)
-        counts.update(observed_reach_days=observed, kept_reach_days=kept_count(observed, cfg.sparsity),
-                      train_reach_days=train)
+        size = {"n_segments": len(segments),
+                "n_reaches": int(self.resources.reaches[PARENT_SEGMENT].isin(segments).sum()), "counts": counts}
         existing = run_path(cfg, self.resources.data.path.name, self.runs_dir)
         existing_path = existing if is_complete(existing) else None
         if cfg.device == "cuda" and not cuda_available():
             return SettingsCheck(cfg, "no CUDA GPU is available on this server; choose auto or CPU", existing_path,
-                                 **counts)
-        if existing_path is None and train == 0 and get_variant(cfg.variant).uses_fine_obs:
-            return SettingsCheck(cfg, f"domain {cfg.basin!r} has no fine observations in the training periods; "
-                                      "choose a larger domain", None, **counts)
-        return SettingsCheck(cfg, "", existing_path, **counts)
+                                 **size)
+        if existing_path is None and counts.train_eligible == 0:
+            held = " outside the hold-out" if cfg.holdout_segments else ""
+            return SettingsCheck(cfg, f"domain {cfg.basin!r} has no fine observations{held} in the training periods; "
+                                      "choose a larger domain", None, **size)
+        return SettingsCheck(cfg, "", existing_path, **size)
 
     # -- run cache -------------------------------------------------------------------------------
 
@@ -295,7 +276,7 @@ class AppState(param.Parameterized):
         note = ""
         if results.run.data_fingerprint != self.resources.data.path.name:
             note = f" (made with data {results.run.data_fingerprint}; this server uses {self.resources.data.path.name})"
-        self.say(f"Loaded {results.describe()}{note}. Click a reach on a map to see its hydrograph.",
+        self.say(f"Loaded {results.run.label()}{note}. Click a reach on a map to see its hydrograph.",
                  "warning" if note else "success")
         return True
 

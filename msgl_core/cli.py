@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -42,8 +43,24 @@ class _StepPrinter:
 
 
 def _fail(error: Exception) -> None:
-    typer.echo(f"error: {error}", err=True)
+    """Print ``error`` as one line (an OSError without its ``[Errno N]`` prefix) and exit with code 2."""
+    message: object = error
+    if isinstance(error, OSError) and error.strerror:
+        message = error.strerror if error.filename is None else f"{error.filename}: {error.strerror}"
+    typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code=2)
+
+
+#: What a command reports as a one-line error (exit 2) instead of a traceback: bad values and files
+#: (ValueError, including DataError), missing files, unwritable files or a full disk (OSError), and
+#: cancelled or diverged trainings (RuntimeError).
+EXPECTED_ERRORS = (ValueError, OSError, RuntimeError)
+
+
+def _folder_option(path: Path | None, option: str) -> None:
+    """Raise ValueError if ``path`` (a folder option) exists and is a file."""
+    if path is not None and path.exists() and not path.is_dir():
+        raise ValueError(f"{option} {path} is a file; expected a folder")
 
 
 @data_app.command("build")
@@ -52,8 +69,10 @@ def data_build(data_dir: DataDir = None, cache_dir: CacheDir = None,
     """Build the processed dataset (NetCDF + GeoPackage) from the bundle, or reuse the cache."""
     printer = _StepPrinter()
     try:
+        _folder_option(data_dir, "--data-dir")
+        _folder_option(cache_dir, "--cache-dir")
         path = build_dataset(data_dir, cache_dir, rebuild=rebuild, progress=printer)
-    except (ValueError, FileNotFoundError) as error:
+    except EXPECTED_ERRORS as error:
         _fail(error)
     typer.echo(f"total {time.perf_counter() - printer.start:.1f} s", err=True)
     typer.echo(str(path))
@@ -64,8 +83,8 @@ def data_info(data_dir: DataDir = None, cache_dir: CacheDir = None,
               as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False) -> None:
     """Summarise the processed dataset (builds it first if needed)."""
     try:
-        info = load_dataset(data_dir, cache_dir, progress=None if as_json else _StepPrinter()).info()
-    except (ValueError, FileNotFoundError) as error:
+        info = _load_data(data_dir, cache_dir, progress=None if as_json else _StepPrinter()).info()
+    except EXPECTED_ERRORS as error:
         _fail(error)
     if as_json:
         typer.echo(json.dumps(info, indent=2))
@@ -109,8 +128,10 @@ def train(
     }.items() if v is not None}
     try:
         cfg = (RunConfig.from_yaml(config) if config else RunConfig()).with_overrides(**overrides)
-        run = train_or_load(cfg, load_dataset(data_dir, cache_dir), runs_dir, run_dir)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        _folder_option(run_dir, "--run-dir")
+        _folder_option(runs_dir, "--runs-dir")
+        run = train_or_load(cfg, _load_data(data_dir, cache_dir), runs_dir, run_dir)
+    except EXPECTED_ERRORS as error:
         _fail(error)
     typer.echo(f"test RMSE {run.test_rmse:.3f} °C  ({run.path})")
 
@@ -123,16 +144,14 @@ def evaluate_run(run_dir: Annotated[Path, typer.Option("--run-dir", help="A trai
 
     try:
         run = load_run(run_dir)
-    except (ValueError, FileNotFoundError) as error:
+    except EXPECTED_ERRORS as error:
         _fail(error)
     if as_json:
-        typer.echo(json.dumps(run.metrics, indent=2))
+        typer.echo(run.metrics.to_json())
         return
-    for section in ("fine", "holdout", "coarse"):
-        if section in run.metrics:
-            o = run.metrics[section]["overall"]
-            typer.echo(f"{section:<8} RMSE {o['rmse']:.3f} °C  MAE {o['mae']:.3f}  bias {o['bias']:+.3f}  "
-                       f"NSE {o['nse']:.3f}  KGE {o['kge']:.3f}  n={o['n_obs']}")
+    for section, o in run.metrics.sections().items():
+        typer.echo(f"{section:<8} RMSE {o.rmse:.3f} °C  MAE {o.mae:.3f}  bias {o.bias:+.3f}  "
+                   f"NSE {o.nse:.3f}  KGE {o.kge:.3f}  n={o.n_obs}")
 
 
 @app.command("predict")
@@ -141,11 +160,13 @@ def predict(run_dir: Annotated[Path, typer.Option("--run-dir", help="A trained r
             device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
             data_dir: DataDir = None, cache_dir: CacheDir = None) -> None:
     """Predict daily temperature for every reach of the run's domain over the whole record."""
-    from msgl_core.runs import load_run, write_predictions
+    from msgl_core.runs import check_output_file, load_run, write_predictions
 
     try:
-        path = write_predictions(load_run(run_dir), load_dataset(data_dir, cache_dir), out, device)
-    except (ValueError, FileNotFoundError) as error:
+        check_output_file(out)
+        run = load_run(run_dir)
+        path = write_predictions(run, _load_data(data_dir, cache_dir), out, device)
+    except EXPECTED_ERRORS as error:
         _fail(error)
     typer.echo(str(path))
 
@@ -201,8 +222,10 @@ def compare(
     try:
         base = (RunConfig.from_yaml(config) if config else RunConfig()).with_overrides(**overrides)
         configs = grid(base, _split(variants, str), _split(sparsity, float), _split(seeds, int))
-        data = load_dataset(data_dir, cache_dir)
-    except (ValueError, FileNotFoundError) as error:
+        _folder_option(out, "--out")
+        _folder_option(runs_dir, "--runs-dir")
+        data = _load_data(data_dir, cache_dir)
+    except EXPECTED_ERRORS as error:
         _fail(error)
     failures = []
     with tqdm(total=len(configs), desc=f"compare {base.basin}", unit="run") as bar:
@@ -215,11 +238,14 @@ def compare(
 
         try:
             outcomes = run_grid(configs, data, runs_dir, scheduler, workers, on_result, train=not cached_only)
-        except (OSError, TimeoutError) as error:
+        except (*EXPECTED_ERRORS, TimeoutError) as error:
             _fail(error)
     table = summarise(outcomes)
     title = f"{base.basin}: test RMSE, {base.epochs} epochs per stage, seeds {seeds}"
-    paths = write_outputs(outcomes, table, out or Path("comparisons") / base.basin, title)
+    try:
+        paths = write_outputs(outcomes, table, out or Path("comparisons") / base.basin, title)
+    except OSError as error:
+        _fail(error)
     typer.echo(format_table(table))
     missing = sum(o.error == NOT_CACHED for o in outcomes)
     if missing:
@@ -242,7 +268,7 @@ def _split(text: str, kind: type) -> list:
 
 @app.command("serve")
 def serve(
-    port: Annotated[int, typer.Option(help="Port of the web server.")] = 5006,
+    port: Annotated[int, typer.Option(help="Port of the web server (1-65535).", min=1, max=65535)] = 5006,
     address: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
     show: Annotated[bool, typer.Option(help="Open the page in a browser.")] = False,
     config: Annotated[Path | None, typer.Option(
@@ -257,13 +283,23 @@ def serve(
         _fail(error)
     try:
         base = RunConfig.from_yaml(config) if config else None
+        _folder_option(runs_dir, "--runs-dir")
+        _folder_option(cache_dir, "--cache-dir")
         typer.echo(f"loading data, then serving on http://{address}:{port}/ (Ctrl-C stops)", err=True)
         serve_dashboard(port=port, address=address, show=show, runs_dir=runs_dir, data_dir=data_dir,
                         cache_dir=cache_dir, base=base)
-    except (ValueError, FileNotFoundError, OSError) as error:
+    except EXPECTED_ERRORS as error:
         _fail(error)
 
 
+def _load_data(data_dir: Path | None, cache_dir: Path | None, progress=None):
+    """:func:`load_dataset` after checking that the folder options are folders."""
+    _folder_option(data_dir, "--data-dir")
+    _folder_option(cache_dir, "--cache-dir")
+    return load_dataset(data_dir, cache_dir, progress=progress)
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: messages of msgl_core's loggers (warnings) go to stderr."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     app(sys.argv[1:])

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from msgl_core.config import RunConfig
+from msgl_core.data.basins import check_domain
 from msgl_core.data.build import MultiscaleData, load_dataset
 from msgl_core.registry import get_variant
 from msgl_core.runs import Run, is_complete, load_run, run_path, runs_root, train_or_load
@@ -75,7 +76,10 @@ def run_grid(configs: Sequence[RunConfig], data: MultiscaleData, runs_dir: str |
         train: False only loads cached runs; the others get the error :data:`NOT_CACHED`.
 
     Returns outcomes in the order of ``configs``; a failed run has NaN RMSE and its error text.
+    Raises ValueError before any run when a config's basin or hold-out does not exist in ``data``.
     """
+    for basin, holdout in {(cfg.basin, cfg.holdout_segments) for cfg in configs}:
+        check_domain(data.network, basin, holdout)
     root = runs_root(runs_dir).resolve()
     fingerprint = data.path.name
     outcomes: dict[int, RunOutcome] = {}
@@ -115,7 +119,9 @@ def _execute(configs: list[RunConfig], indices: list[int], data: MultiscaleData,
     cluster = None
     if scheduler is None:
         n = workers or max(1, min(len(configs), os.cpu_count() or 1))
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0")
+        # Loopback only: neither the scheduler nor its diagnostics dashboard is reachable from other machines.
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address="127.0.0.1:0")
     try:
         with Client(scheduler or cluster) as client:
             futures = {client.submit(train_task, cfg.to_dict(), location, str(root), pure=False): index
@@ -146,7 +152,8 @@ def _train(cfg: RunConfig, data: MultiscaleData, root: str) -> RunOutcome:
 
 
 def _outcome_of(run: Run, cfg: RunConfig, cached: bool) -> RunOutcome:
-    return _outcome(cfg, run.test_rmse, float(run.metrics["training"]["seconds"]), run.path, cached)
+    seconds = run.metrics.training.seconds if run.metrics.training is not None else float("nan")
+    return _outcome(cfg, run.test_rmse, seconds, run.path, cached)
 
 
 @lru_cache(maxsize=1)

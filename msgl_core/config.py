@@ -1,15 +1,29 @@
 """The run configuration: one strict, frozen dataclass shared by the CLI, dashboard and tests.
 
-Unknown keys raise (with a did-you-mean), values are validated, and the config is saved with every
-run as ``config.yaml``. Its :meth:`RunConfig.key` (with the data fingerprint) names the run cache.
+Unknown keys raise (with a did-you-mean), values are type- and range-checked, and the config is
+saved with every run as ``config.yaml`` together with the declared :data:`METADATA_KEYS`; that file
+reads back with :meth:`RunConfig.from_yaml`. :meth:`RunConfig.key` (with the data fingerprint and
+:data:`RUN_FORMAT`) names the run cache.
+
+Example:
+    >>> cfg = RunConfig(variant="rgcn_fine", sparsity=0.1, epochs=2)
+    >>> RunConfig.from_yaml_text(cfg.to_yaml({"msgl_version": "0.1.0"})) == cfg
+    True
+    >>> RunConfig.from_dict({"epochs": 2.5})
+    Traceback (most recent call last):
+    ...
+    ValueError: epochs must be an integer, got 2.5
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import difflib
 import hashlib
 import json
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,12 +32,32 @@ import yaml
 
 Period = tuple[str, str]
 
-#: Temporal splits of the MSGL paper (spec §2.5), inclusive ISO dates.
+#: Version of everything a run's results depend on beyond its config (model code, run files). Bump it
+#: when a change alters what training computes or how a run folder is laid out: runs cached under
+#: another format are trained again (the format is part of :meth:`RunConfig.key`).
+RUN_FORMAT = 2
+
+#: Keys written to a run's ``config.yaml`` beside the config itself; :meth:`RunConfig.from_yaml` accepts
+#: and ignores them.
+METADATA_KEYS = ("msgl_version", "run_format", "data_fingerprint")
+
+#: Temporal splits of the MSGL paper (docs/methods.md §3.1), inclusive ISO dates.
 TRAIN_PERIODS: tuple[Period, ...] = (("1984-10-01", "2005-09-30"), ("2015-10-01", "2020-09-30"))
 VAL_PERIODS: tuple[Period, ...] = (("2005-10-01", "2010-09-30"),)
 TEST_PERIODS: tuple[Period, ...] = (("1979-10-01", "1984-09-30"), ("2010-10-01", "2015-09-30"),
                                     ("2020-10-01", "2021-09-30"))
 DEVICES = ("auto", "cpu", "cuda")
+#: The whole Delaware River Basin as a ``basin`` value.
+WHOLE_BASIN = "drb"
+#: What a ``basin`` may look like: ``drb``, a preset name or an outlet ``seg_id_nat`` (it names folders).
+BASIN_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+_INT, _FLOAT, _BOOL, _STR = "an integer", "a number", "true or false", "text"
+#: Expected kind of every scalar field; ``None`` is allowed where the field's default is None-able.
+_KINDS = {"variant": _STR, "basin": _STR, "sparsity": _FLOAT, "seed": _INT, "mask_seed": _INT, "epochs": _INT,
+          "learning_rate": _FLOAT, "hidden": _INT, "heads": _INT, "dropout": _FLOAT, "grad_clip": _FLOAT,
+          "window": _INT, "early_stopping": _INT, "faithful_step": _BOOL, "device": _STR, "threads": _INT}
+_OPTIONAL = ("early_stopping", "grad_clip", "threads")
 
 
 @dataclass(frozen=True)
@@ -35,19 +69,22 @@ class RunConfig:
         basin: ``"drb"``, a preset name or an outlet ``seg_id_nat`` (as text).
         sparsity: kept fraction ρ ∈ (0, 1] of fine observations in the training and validation
             periods (reach-days, seeded by ``mask_seed``, nested across ρ).
-        seed: model seed (weights, dropout).
-        mask_seed: seed of the sparsity mask.
-        epochs, learning_rate, hidden, window: Adam training for ``epochs`` epochs at
+        seed: model seed (weights, dropout), >= 0.
+        mask_seed: seed of the sparsity mask, >= 0.
+        epochs, learning_rate, hidden, window: Adam training for ``epochs`` epochs per stage at
             ``learning_rate``; hidden size; window length in days.
+        heads: attention heads of MSGL's task-1 head (must divide ``hidden``).
+        dropout: dropout probability of MSGL's task-1 and task-2 heads, in [0, 1).
+        grad_clip: gradient-norm clipping of every training step (None: no clipping).
         early_stopping: stop after this many epochs without a better validation RMSE (None: never).
         faithful_step: MSGL only: reproduce the official 6-pass MGDA step instead of the 2-pass one.
         holdout_segments: ``seg_id_nat`` whose observations (both scales) are withheld from training
             and validation, for ungauged evaluation.
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``. Not part of the run's identity.
-        threads: torch CPU threads (None: torch's default). Not part of the run's identity.
-        train_periods, val_periods, test_periods: inclusive ISO date ranges.
+        threads: torch CPU threads, >= 1 (None: torch's default). Not part of the run's identity.
+        train_periods, val_periods, test_periods: inclusive ISO date ranges (``YYYY-MM-DD``).
 
-    Raises ValueError on an invalid value (see :meth:`validate`).
+    Raises ValueError on a value of the wrong type or out of range (see :meth:`validate`).
     """
 
     variant: str = "msgl"
@@ -58,6 +95,9 @@ class RunConfig:
     epochs: int = 40
     learning_rate: float = 5e-3
     hidden: int = 20
+    heads: int = 4
+    dropout: float = 0.1
+    grad_clip: float | None = 3.0
     window: int = 365
     early_stopping: int | None = None
     faithful_step: bool = False
@@ -74,38 +114,66 @@ class RunConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Raise ValueError if a value is out of range (sparsity not in (0, 1], unknown device, ...)."""
+        """Raise ValueError if a value has the wrong type or is out of range (sparsity not in (0, 1],
+        unknown device, basin that is not a plain name, period that is not ISO dates, ...)."""
+        for name, kind in _KINDS.items():
+            _check_kind(name, getattr(self, name), kind, name in _OPTIONAL)
         if not 0.0 < self.sparsity <= 1.0:
             raise ValueError(f"sparsity must be in (0, 1] (kept fraction of fine observations), got {self.sparsity}")
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
-        for name in ("epochs", "hidden", "window"):
+        if not BASIN_PATTERN.fullmatch(self.basin):
+            raise ValueError(f"basin must be {WHOLE_BASIN!r}, a preset name or an outlet seg_id_nat "
+                             f"(lower-case letters, digits, '_' or '-'), got {self.basin!r}")
+        for name in ("epochs", "hidden", "window", "heads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("seed", "mask_seed"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("threads", "early_stopping"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1 (or unset), got {getattr(self, name)}")
+        if self.hidden % self.heads:
+            raise ValueError(f"heads ({self.heads}) must divide hidden ({self.hidden})")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise ValueError(f"grad_clip must be > 0 (or unset for no clipping), got {self.grad_clip}")
+        for segment in self.holdout_segments:
+            _check_kind("holdout_segments", segment, _INT, False)
         for name in ("train_periods", "val_periods", "test_periods"):
-            for start, end in getattr(self, name):
-                if str(start) > str(end):
-                    raise ValueError(f"{name}: period {start}..{end} ends before it starts")
+            periods = getattr(self, name)
+            if not periods:
+                raise ValueError(f"{name} must list at least one period")
+            for period in periods:
+                start, end = (_iso_date(name, day) for day in period)
+                if start > end:
+                    raise ValueError(f"{name}: period {period[0]}..{period[1]} ends before it starts")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunConfig:
-        """Build from plain values (YAML/JSON/CLI). Raises ValueError for unknown keys."""
+        """Build from plain values (YAML/JSON/CLI). Raises ValueError for unknown keys or bad values."""
+        if not isinstance(values, dict):
+            raise ValueError(f"expected a mapping of config keys, got {type(values).__name__}")
         known = [f.name for f in dataclasses.fields(cls)]
         for key in values:
             if key not in known:
-                hint = difflib.get_close_matches(key, known, n=1)
+                hint = difflib.get_close_matches(str(key), known, n=1)
                 raise ValueError(f"unknown config key {key!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
                                  + f" Valid keys: {', '.join(known)}")
         converted = dict(values)
         for name in ("train_periods", "val_periods", "test_periods"):
             if name in converted:
-                converted[name] = tuple((str(a), str(b)) for a, b in converted[name])
+                converted[name] = _periods(name, converted[name])
         if "holdout_segments" in converted:
-            converted["holdout_segments"] = tuple(sorted(int(s) for s in converted["holdout_segments"]))
-        if "basin" in converted:
-            converted["basin"] = str(converted["basin"])
+            converted["holdout_segments"] = _segments(converted["holdout_segments"])
+        if isinstance(converted.get("basin"), int) and not isinstance(converted["basin"], bool):
+            converted["basin"] = str(converted["basin"])  # YAML reads an outlet seg_id_nat as a number
+        if isinstance(converted.get("basin"), str):
+            converted["basin"] = converted["basin"].strip().lower()
         return cls(**converted)
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,23 +186,81 @@ class RunConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> RunConfig:
-        """Read a YAML config. Raises ValueError naming the file for bad content."""
-        values = yaml.safe_load(Path(path).read_text()) or {}
-        if not isinstance(values, dict):
-            raise ValueError(f"{path}: expected a mapping of config keys")
-        values.pop("msgl_version", None)
+        """Read a YAML config (a run's own ``config.yaml`` too: :data:`METADATA_KEYS` are ignored).
+
+        Raises FileNotFoundError if ``path`` does not exist; ValueError naming the file for a folder,
+        unreadable YAML, unknown keys or bad values.
+        """
+        path = Path(path)
+        if path.is_dir():
+            raise ValueError(f"{path} is a folder; expected a YAML config file")
+        if not path.exists():
+            raise FileNotFoundError(f"config file {path} does not exist")
         try:
-            return cls.from_dict(values)
-        except (TypeError, ValueError) as error:
+            return cls.from_yaml_text(path.read_text())
+        except (UnicodeDecodeError, ValueError) as error:
             raise ValueError(f"{path}: {error}") from error
 
-    def to_yaml(self, version: str) -> str:
-        """YAML text of the config plus the package version."""
-        return yaml.safe_dump({**self.to_dict(), "msgl_version": version}, sort_keys=False)
+    @classmethod
+    def from_yaml_text(cls, text: str) -> RunConfig:
+        """Parse YAML text (see :meth:`from_yaml`). Raises ValueError for bad YAML, keys or values."""
+        try:
+            values = yaml.safe_load(text) or {}
+        except (yaml.YAMLError, ValueError) as error:  # YAML raises ValueError for a date like 2020-13-01
+            raise ValueError(f"not valid YAML: {error}") from None
+        if not isinstance(values, dict):
+            raise ValueError("expected a mapping of config keys")
+        return cls.from_dict({k: v for k, v in values.items() if k not in METADATA_KEYS})
+
+    def to_yaml(self, metadata: dict[str, Any] | None = None) -> str:
+        """YAML text of the config, followed by ``metadata`` (keys from :data:`METADATA_KEYS` only).
+
+        Raises ValueError for an undeclared metadata key.
+        """
+        metadata = metadata or {}
+        unknown = sorted(set(metadata) - set(METADATA_KEYS))
+        if unknown:
+            raise ValueError(f"undeclared metadata keys {unknown}; declared: {', '.join(METADATA_KEYS)}")
+        return yaml.safe_dump({**self.to_dict(), **metadata}, sort_keys=False)
 
     def key(self, data_fingerprint: str) -> str:
-        """16-hex-digit hash of the result-defining fields and the dataset fingerprint."""
+        """16-hex-digit hash of the result-defining fields, :data:`RUN_FORMAT` and the dataset fingerprint."""
         identity = {k: v for k, v in self.to_dict().items() if k not in self.RUNTIME_ONLY}
-        text = json.dumps({"config": identity, "data": data_fingerprint}, sort_keys=True)
+        text = json.dumps({"config": identity, "data": data_fingerprint, "run_format": RUN_FORMAT}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+
+def _check_kind(name: str, value: Any, kind: str, optional: bool) -> None:
+    """Raise ValueError unless ``value`` is of ``kind`` (bool is not a number; a float is not an integer)."""
+    if value is None and optional:
+        return
+    ok = {_INT: isinstance(value, int) and not isinstance(value, bool),
+          _FLOAT: isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value),
+          _BOOL: isinstance(value, bool),
+          _STR: isinstance(value, str)}[kind]
+    if not ok:
+        raise ValueError(f"{name} must be {kind}{' (or unset)' if optional else ''}, got {value!r}")
+
+
+def _iso_date(name: str, value: Any) -> datetime.date:
+    try:
+        return datetime.date.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"{name}: {value!r} is not an ISO date (YYYY-MM-DD)") from None
+
+
+def _periods(name: str, value: Any) -> tuple[Period, ...]:
+    """``[[start, end], ...]`` → tuple of ISO-date pairs. Raises ValueError naming ``name`` otherwise."""
+    if not isinstance(value, list | tuple) or not all(isinstance(p, list | tuple) and len(p) == 2 for p in value):
+        raise ValueError(f"{name} must be a list of [start, end] ISO date pairs, got {value!r}")
+    return tuple((str(a), str(b)) for a, b in value)
+
+
+def _segments(value: Any) -> tuple[int, ...]:
+    """Hold-out ``seg_id_nat`` list → sorted unique ints. Raises ValueError for a non-integer item."""
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"holdout_segments must be a list of seg_id_nat, got {value!r}")
+    try:
+        return tuple(sorted({int(str(s).strip()) for s in value}))
+    except ValueError:
+        raise ValueError(f"holdout_segments must be integer seg_id_nat values, got {list(value)!r}") from None

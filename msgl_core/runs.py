@@ -1,56 +1,84 @@
-"""Run directories: train or load, with a cache keyed by the config and the data.
+"""Run folders: train or load, with a cache keyed by the config, the data and the run format.
 
-A complete run directory holds ``config.yaml`` (config, package version, data fingerprint),
-``model.pt`` (best-validation state dict, loaded with ``weights_only=True``), ``history.csv``,
-``predictions.nc`` and ``metrics.json``; ``metrics.json`` is written last, so a directory without
-it (an interrupted run) is trained again. Every file is written to a temporary name first.
+A complete run folder holds ``config.yaml`` (the config and the declared metadata: package version,
+run format, data fingerprint; it reads back with :meth:`RunConfig.from_yaml`), ``model.pt``
+(best-validation state dict, loaded with ``weights_only=True``), ``history.csv`` (written after
+every epoch), ``predictions.nc`` and ``metrics.json`` (a :class:`RunMetrics`). ``metrics.json`` is
+written last, so a folder without it is interrupted (or still training: a training holds the
+folder's lock) and is trained again from epoch 1, with a message that says so. Every file is written
+to a temporary name first; temporary files left by a killed process are removed on the next start.
+A run whose training loss or predictions are not finite is never saved as complete.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import errno
+import fcntl
+import logging
 import math
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 import xarray as xr
-import yaml
 
 from msgl_core import __version__
-from msgl_core.config import RunConfig
+from msgl_core.config import RUN_FORMAT, RunConfig
 from msgl_core.data.build import MultiscaleData, load_dataset
 from msgl_core.data.dataset import PreparedData, prepare
 from msgl_core.evaluate.predict import netcdf_encoding, predict_record
+from msgl_core.evaluate.record import RunMetrics, TrainingSummary
 from msgl_core.evaluate.report import evaluate
 from msgl_core.registry import Variant, get_variant
-from msgl_core.train.loop import Callback, fit
+from msgl_core.train.loop import Callback, EpochReport, TrainingDiverged, fit
 from msgl_core.train.runtime import resolve_device, set_threads
+
+log = logging.getLogger(__name__)
 
 RUNS_DIR_ENV = "MSGL_RUNS_DIR"
 CONFIG, CHECKPOINT, HISTORY, PREDICTIONS, METRICS = (
     "config.yaml", "model.pt", "history.csv", "predictions.nc", "metrics.json")
+LOCK = ".lock"
 
 
 @dataclass(frozen=True)
 class Run:
-    """A complete run: its folder, config, data fingerprint and metrics."""
+    """A complete run: its folder, config, data fingerprint, package version and results."""
 
     path: Path
     config: RunConfig
     data_fingerprint: str
-    metrics: dict
+    msgl_version: str
+    metrics: RunMetrics
 
     @property
     def test_rmse(self) -> float:
-        """Overall fine-scale test RMSE, °C."""
-        return float(self.metrics["fine"]["overall"]["rmse"])
+        """Overall fine-scale test RMSE of the gauged reaches, °C."""
+        return self.metrics.test_rmse
+
+    def label(self) -> str:
+        """One line naming the run: variant, basin, ρ, seed, epochs and test RMSE (°C)."""
+        cfg, rmse = self.config, self.test_rmse
+        score = f"{rmse:.2f} °C" if math.isfinite(rmse) else "n/a"
+        return f"{cfg.variant} · {cfg.basin} · ρ {cfg.sparsity * 100:g}% · seed {cfg.seed} · {cfg.epochs} ep · {score}"
+
+    def summary(self) -> dict[str, object]:
+        """One flat row describing the run (the CLI's, ``msgl compare``'s and the dashboard's run tables):
+        folder name, variant, basin, sparsity, seed, epochs per stage, overall gauged test scores
+        (rmse, mae, bias in °C; nse, kge; n_obs) and training seconds."""
+        cfg, training = self.config, self.metrics.training
+        return {"run": self.path.name, "variant": cfg.variant, "basin": cfg.basin, "sparsity": cfg.sparsity,
+                "seed": cfg.seed, "epochs": cfg.epochs, **vars(self.metrics.fine.overall),
+                "train_s": training.seconds if training is not None else math.nan}
 
     def history(self) -> pd.DataFrame:
-        """Per-epoch training history."""
+        """Per-epoch training history (columns of :class:`~msgl_core.train.loop.EpochReport`)."""
         return pd.read_csv(self.path / HISTORY)
 
     def predictions(self) -> xr.Dataset:
@@ -59,8 +87,14 @@ class Run:
 
 
 def runs_root(path: str | Path | None = None) -> Path:
-    """Folder of cached runs: ``path``, else ``$MSGL_RUNS_DIR``, else ``runs/`` here."""
-    return Path(path or os.environ.get(RUNS_DIR_ENV) or "runs")
+    """Folder of cached runs: ``path``, else ``$MSGL_RUNS_DIR``, else ``runs/`` here.
+
+    Raises ValueError if it exists and is not a folder.
+    """
+    root = Path(path or os.environ.get(RUNS_DIR_ENV) or "runs")
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"runs folder {root} is a file; expected a folder")
+    return root
 
 
 def run_name(cfg: RunConfig, data_fingerprint: str) -> str:
@@ -79,14 +113,40 @@ def is_complete(path: str | Path) -> bool:
 
 
 def load_run(path: str | Path) -> Run:
-    """A complete run from its folder. Raises FileNotFoundError if the run is not complete."""
+    """A complete run from its folder.
+
+    Raises FileNotFoundError if the run is not complete; ValueError if ``path`` is a file, if the run
+    was written in another run format, or if its files cannot be read (naming the file).
+    """
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{path} is a file; expected a run folder")
     if not is_complete(path):
         raise FileNotFoundError(f"{path} is not a complete run (no {METRICS}); train it first")
-    values = yaml.safe_load((path / CONFIG).read_text())
-    fingerprint = values.pop("data_fingerprint", "")
-    values.pop("msgl_version", None)
-    return Run(path, RunConfig.from_dict(values), fingerprint, json.loads((path / METRICS).read_text()))
+    metadata = _metadata(path / CONFIG)
+    if metadata.get("run_format") != RUN_FORMAT:
+        raise ValueError(f"{path} was written by msgl {metadata.get('msgl_version', '?')} in run format "
+                         f"{metadata.get('run_format', 1)}; this msgl {__version__} reads format {RUN_FORMAT}: "
+                         "train the run again")
+    config = RunConfig.from_yaml(path / CONFIG)
+    try:
+        metrics = RunMetrics.from_json((path / METRICS).read_text(), str(path / METRICS))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path / METRICS}: not a text file") from None
+    return Run(path, config, str(metadata.get("data_fingerprint", "")), str(metadata.get("msgl_version", "")),
+               metrics)
+
+
+def _metadata(config_file: Path) -> dict:
+    import yaml
+
+    try:
+        values = yaml.safe_load(config_file.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ValueError(f"{config_file}: cannot be read ({error})") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{config_file}: expected a mapping of config keys")
+    return values
 
 
 @dataclass(frozen=True)
@@ -100,15 +160,15 @@ class RunListing:
 def list_runs(root: str | Path | None = None) -> RunListing:
     """Complete runs under ``root`` (see :func:`runs_root`), newest first.
 
-    A run whose files cannot be read (bad YAML, unknown config keys, ...) is listed in
-    ``unreadable`` as ``"folder: reason"`` instead of failing the whole listing.
+    A run whose files cannot be read (bad YAML, unknown config keys, other run format, ...) is listed
+    in ``unreadable`` as ``"folder: reason"`` instead of failing the whole listing.
     """
     folder = runs_root(root)
     runs, unreadable = [], []
     for metrics in sorted(folder.glob(f"*/{METRICS}")) if folder.is_dir() else []:
         try:
             runs.append(load_run(metrics.parent))
-        except (OSError, ValueError, TypeError, yaml.YAMLError, json.JSONDecodeError) as error:
+        except (OSError, ValueError) as error:
             unreadable.append(f"{metrics.parent.name}: {error}")
     runs.sort(key=lambda r: (r.path / METRICS).stat().st_mtime, reverse=True)
     return RunListing(runs, unreadable)
@@ -119,89 +179,167 @@ def train_or_load(cfg: RunConfig, data: MultiscaleData | None = None, runs_dir: 
                   progress: bool = True) -> Run:
     """Load the run of ``cfg`` if it exists, else train, predict, evaluate and save it.
 
+    Everything that can be checked (variant, basin, hold-out, device, folders) is checked before
+    anything is written. The run folder is locked while training, so a second identical training
+    waits and then loads the first one's run.
+
     Args:
         cfg: the run's config.
         data: the processed dataset (default: :func:`load_dataset` with default locations).
         runs_dir: cache folder (see :func:`runs_root`); run_dir: explicit folder for this run.
         callback: called after every epoch; returning False cancels (the run is not saved as complete).
 
-    Raises ValueError for an unknown variant or basin, or when ``run_dir`` holds a different run;
-    RuntimeError if training was cancelled.
+    Raises ValueError for an unknown variant or basin, a bad hold-out, an unavailable device, a file
+    where a folder is expected, or when ``run_dir`` holds a different run; RuntimeError if training
+    was cancelled; :class:`TrainingDiverged` if the loss or predictions are not finite (nothing is
+    cached); OSError if a file cannot be written (disk full, ...).
     """
     variant = get_variant(cfg.variant)
     data = data or load_dataset()
     fingerprint = data.path.name
     path = Path(run_dir) if run_dir else run_path(cfg, fingerprint, runs_dir)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"run folder {path} is a file; expected a folder")
     if is_complete(path):
-        existing = load_run(path)
-        if existing.config.key(existing.data_fingerprint) != cfg.key(fingerprint):
-            raise ValueError(f"{path} holds a different run (config or data differ); choose another --run-dir")
-        return existing
-    path.mkdir(parents=True, exist_ok=True)
-    set_threads(cfg.threads)
+        return _load_same(path, cfg, fingerprint)
     device = resolve_device(cfg.device)
-    _write_text(path / CONFIG, yaml.safe_dump({**cfg.to_dict(), "msgl_version": __version__,
-                                               "data_fingerprint": fingerprint}, sort_keys=False))
     prepared = prepare(data, cfg)
-    start = time.perf_counter()
-    result = fit(cfg, prepared, variant, device, callback, path / CHECKPOINT, progress)
-    if result.cancelled:
-        raise RuntimeError(f"training cancelled after epoch {result.history[-1].epoch}; nothing was saved as complete")
-    history = pd.DataFrame([vars(r) for r in result.history])
-    _write_text(path / HISTORY, history.to_csv(index=False))
-    model = variant.build(prepared, cfg)
-    model.load_state_dict(result.state_dict)
-    predictions = predict_record(model.to(device), variant, prepared, cfg.window, device)
-    _write_netcdf(predictions, path / PREDICTIONS)
-    metrics = evaluate(predictions, cfg, data.coarse["water_temp_obs"])
-    metrics["training"] = {"best_epoch": result.best_epoch, "epochs_run": len(result.history),
-                           "seconds": round(time.perf_counter() - start, 1), "device": str(device)}
-    _write_text(path / METRICS, json.dumps(_finite(metrics), indent=2))
+    path.mkdir(parents=True, exist_ok=True)
+    with _locked(path):
+        if is_complete(path):  # trained by another process while this one waited
+            return _load_same(path, cfg, fingerprint)
+        _clean_temporary(path)
+        if (path / HISTORY).is_file():
+            done = len(pd.read_csv(path / HISTORY)) if (path / HISTORY).stat().st_size else 0
+            log.warning("%s holds an interrupted run (%d epochs done); training restarts from epoch 1", path, done)
+            (path / HISTORY).unlink()
+        set_threads(cfg.threads)
+        _write_text(path / CONFIG, cfg.to_yaml({"msgl_version": __version__, "run_format": RUN_FORMAT,
+                                                "data_fingerprint": fingerprint}))
+        start = time.perf_counter()
+        history: list[EpochReport] = []
+
+        def on_epoch(report: EpochReport) -> bool | None:
+            history.append(report)
+            _write_text(path / HISTORY, pd.DataFrame([vars(r) for r in history]).to_csv(index=False))
+            return callback(report) if callback is not None else None
+
+        result = fit(cfg, prepared, variant, device, on_epoch, path / CHECKPOINT, progress)
+        if result.cancelled:
+            raise RuntimeError(f"training cancelled after epoch {result.history[-1].epoch}; "
+                               "nothing was saved as complete")
+        model = variant.build(prepared, cfg)
+        model.load_state_dict(result.state_dict)
+        predictions = predict_record(model.to(device), variant, prepared, cfg.window, device)
+        if not np.isfinite(predictions["prediction"].values).all():
+            raise TrainingDiverged(f"{path}: the trained model predicts non-finite temperatures; "
+                                   "the run is not cached")
+        _write_netcdf(predictions, path / PREDICTIONS)
+        metrics = evaluate(predictions, cfg, data.coarse["water_temp_obs"]).with_training(TrainingSummary(
+            result.best_epoch, len(result.history), round(time.perf_counter() - start, 1), str(device)))
+        _write_text(path / METRICS, metrics.to_json())
     return load_run(path)
 
 
+def _load_same(path: Path, cfg: RunConfig, fingerprint: str) -> Run:
+    existing = load_run(path)
+    if existing.config.key(existing.data_fingerprint) != cfg.key(fingerprint):
+        raise ValueError(f"{path} holds a different run (config or data differ); choose another --run-dir")
+    return existing
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on run folder ``path`` (waits for another training of the same run)."""
+    with open(path / LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _clean_temporary(path: Path) -> None:
+    """Remove temporary files a killed process left in run folder ``path`` (the caller holds its lock)."""
+    for tmp in path.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
 def load_model(run: Run, data: MultiscaleData) -> tuple[Variant, torch.nn.Module, PreparedData]:
-    """Rebuild a run's model with its best weights. Raises ValueError if the checkpoint does not fit."""
+    """Rebuild a run's model with its best weights.
+
+    Raises ValueError if the checkpoint is missing, unreadable or does not fit the run's config.
+    """
     variant = get_variant(run.config.variant)
     prepared = prepare(data, run.config)
     model = variant.build(prepared, run.config)
-    state = torch.load(run.path / CHECKPOINT, map_location="cpu", weights_only=True)
+    checkpoint = run.path / CHECKPOINT
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ValueError(f"{checkpoint} is missing; train the run again") from None
+    except Exception as error:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for a damaged file
+        raise ValueError(f"{checkpoint} is not a readable model checkpoint ({type(error).__name__}); "
+                         "train the run again") from None
     try:
         model.load_state_dict(state)
-    except RuntimeError as error:
-        raise ValueError(f"{run.path / CHECKPOINT} does not match the run's config "
-                         f"(variant {run.config.variant}, basin {run.config.basin}): {error}") from error
+    except (RuntimeError, TypeError, AttributeError) as error:
+        raise ValueError(f"{checkpoint} does not match the run's config "
+                         f"(variant {run.config.variant}, basin {run.config.basin}): {error}") from None
     return variant, model, prepared
 
 
+def check_output_file(out: str | Path, suffix: str = ".nc") -> Path:
+    """``out`` as a file to write: its folder must exist and it must not be a folder.
+
+    Raises ValueError naming the problem (checked before any computation).
+    """
+    out = Path(out)
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; give a file name ending in {suffix}")
+    if not out.parent.is_dir():
+        raise ValueError(f"--out {out}: folder {out.parent} does not exist")
+    if out.suffix != suffix:
+        raise ValueError(f"--out {out}: expected a file name ending in {suffix}")
+    if not os.access(out.parent, os.W_OK):
+        raise ValueError(f"--out {out}: folder {out.parent} is not writable")
+    return out
+
+
 def write_predictions(run: Run, data: MultiscaleData, out: str | Path, device: str = "auto") -> Path:
-    """Predict the whole record for every reach of the run's domain and write NetCDF to ``out``."""
-    variant, model, prepared = load_model(run, data)
+    """Predict the whole record for every reach of the run's domain and write NetCDF to ``out``.
+
+    Raises ValueError for a bad ``out`` (see :func:`check_output_file`) or checkpoint, before predicting;
+    OSError if the file cannot be written.
+    """
+    out = check_output_file(out)
     target = resolve_device(device)
+    variant, model, prepared = load_model(run, data)
     predictions = predict_record(model.to(target), variant, prepared, run.config.window, target)
     predictions.attrs = {"title": f"msgl predictions: {run.path.name}", "variant": run.config.variant,
                          "basin": run.config.basin, "sparsity": run.config.sparsity, "msgl_version": __version__}
-    out = Path(out)
     _write_netcdf(predictions, out)
     return out
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    _atomic(path, lambda tmp: tmp.write_text(text))
 
 
 def _write_netcdf(ds: xr.Dataset, path: Path) -> None:
+    _atomic(path, lambda tmp: ds.to_netcdf(tmp, encoding=netcdf_encoding(ds)))
+
+
+def _atomic(path: Path, write: Callable[[Path], object]) -> None:
+    """Write ``path`` through a temporary file and a rename; on failure remove the temporary file and
+    raise OSError naming ``path`` (netCDF reports a full disk as ``RuntimeError: NetCDF: HDF error``)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    ds.to_netcdf(tmp, encoding=netcdf_encoding(ds))
-    os.replace(tmp, path)
-
-
-def _finite(value: object) -> object:
-    """``value`` with non-finite floats replaced by None (JSON has no NaN)."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as error:
+        tmp.unlink(missing_ok=True)
+        code = error.errno if isinstance(error, OSError) and error.errno else errno.EIO
+        reason = os.strerror(code) if isinstance(error, OSError) and error.errno else str(error)
+        hint = " (is the disk full?)" if code in (errno.ENOSPC, errno.EIO) else ""
+        raise OSError(code, f"could not write {path}: {reason}{hint}") from error

@@ -69,11 +69,20 @@ def test_run_grid_trains_then_loads_from_the_cache(tiny_data: MultiscaleData, tm
 
 
 def test_run_grid_on_a_dask_scheduler(tiny_data: MultiscaleData, tmp_path: Path) -> None:
-    configs = grid(BASE, ["rgcn_fine"], [1.0], [1, 2]) + grid(BASE.with_overrides(basin="atlantis"), ["rgcn_fine"],
-                                                               [1.0], [1])
+    # Withholding both observed segments leaves no fine training observation: that run fails alone.
+    configs = grid(BASE, ["rgcn_fine"], [1.0], [1, 2]) + grid(BASE.with_overrides(holdout_segments=[101, 104]),
+                                                               ["rgcn_fine"], [1.0], [1])
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
         outcomes = run_grid(configs, tiny_data, tmp_path / "runs", scheduler=cluster.scheduler_address)
     assert [o.seed for o in outcomes] == [1, 2, 1]
     assert all(o.test_rmse > 0 and not o.cached for o in outcomes[:2])
     assert outcomes[0].test_rmse != outcomes[1].test_rmse  # seeds differ
-    assert math.isnan(outcomes[2].test_rmse) and "unknown basin 'atlantis'" in outcomes[2].error
+    assert math.isnan(outcomes[2].test_rmse) and "no fine observations in the training periods" in outcomes[2].error
+
+
+def test_run_grid_checks_basins_before_training(tiny_data: MultiscaleData, tmp_path: Path) -> None:
+    configs = grid(BASE, ["rgcn_fine"], [1.0], [1]) + grid(BASE.with_overrides(basin="atlantis"), ["rgcn_fine"],
+                                                           [1.0], [1])
+    with pytest.raises(ValueError, match="unknown basin 'atlantis'"):
+        run_grid(configs, tiny_data, tmp_path / "runs", workers=0)
+    assert not (tmp_path / "runs").exists()

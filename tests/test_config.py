@@ -23,7 +23,7 @@ def test_sparsity_outside_unit_interval_raises(sparsity: float) -> None:
 def test_yaml_round_trip_and_file_named_in_errors(tmp_path: Path) -> None:
     cfg = RunConfig(variant="rgcn_fine", sparsity=0.01, holdout_segments=(1781, 1777))
     path = tmp_path / "run.yaml"
-    path.write_text(cfg.to_yaml("1.0"))
+    path.write_text(cfg.to_yaml({"msgl_version": "1.0"}))
     assert RunConfig.from_yaml(path) == cfg.with_overrides(holdout_segments=[1777, 1781])
     path.write_text("epochs: 0\n")
     with pytest.raises(ValueError, match=r"run\.yaml: epochs must be >= 1"):

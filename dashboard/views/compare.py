@@ -1,6 +1,16 @@
-"""Compare cached runs: test RMSE by variant and sparsity (table and chart), and two runs' per-reach errors side by side."""
+"""Compare cached runs: test RMSE by variant and sparsity (table and chart), and two runs' per-reach errors side by side.
+
+The statistics are ``msgl compare``'s own (:func:`msgl_core.summarise`, :func:`msgl_core.format_table`):
+each cached run is one grid cell (:class:`msgl_core.RunOutcome`), and runs are compared only with runs
+that differ from them in the grid's axes alone (variant, sparsity, seed).
+"""
 
 from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import holoviews as hv
 import numpy as np
@@ -8,21 +18,76 @@ import pandas as pd
 import panel as pn
 
 from dashboard.geometry import Bounds
-from dashboard.results import METRIC_LABELS, per_reach_metrics
-from dashboard.state import run_label, runs_table
 from dashboard.views import maps
-from dashboard.views.error_map import error_overlay
+from dashboard.views.error_map import error_overlay, metric_options
 from dashboard.views.tab_view import TabView
-from msgl_core.runs import Run
+from msgl_core import Run, RunConfig, RunOutcome, Scores, format_table, summarise
 
 ALL = "all domains"
 MAP_WIDTH, MAP_HEIGHT = 440, 520
+#: The settings a ``msgl compare`` grid varies over one base config (see :func:`msgl_core.grid`).
+GRID_AXES = ("variant", "sparsity", "seed")
 
 
-def rmse_by_sparsity(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean, min and max test RMSE (°C) over seeds for each (variant, sparsity), sorted."""
-    grouped = table.groupby(["variant", "sparsity"])["rmse"]
-    return grouped.agg(["mean", "min", "max", "count"]).reset_index().sort_values(["variant", "sparsity"])
+def outcome(run: Run) -> RunOutcome:
+    """A cached run as ``msgl compare`` reports a cached grid cell."""
+    training = run.metrics.training
+    seconds = training.seconds if training is not None else math.nan
+    return RunOutcome(run.config.variant, run.config.sparsity, run.config.seed, run.test_rmse, seconds,
+                      str(run.path), cached=True)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Cached runs of one base config (they differ only in :data:`GRID_AXES`) and their
+    :func:`msgl_core.summarise` table (test RMSE mean ± std over seeds, °C, per variant and sparsity).
+
+    Attributes:
+        label: the base settings that tell this comparison apart from the others ("" when alone).
+        runs: its runs.
+        table: ``summarise`` of their outcomes.
+    """
+
+    label: str
+    runs: list[Run]
+    table: pd.DataFrame
+
+    def markdown(self) -> str:
+        """The table as ``msgl compare`` prints it (:func:`msgl_core.format_table`)."""
+        return format_table(self.table) if len(self.table) else "(no run with a test RMSE)"
+
+
+def _base(cfg: RunConfig) -> tuple[tuple[str, str], ...]:
+    """The settings of ``cfg`` that a comparison holds fixed (all but the grid axes and runtime-only ones)."""
+    fixed = (*GRID_AXES, *RunConfig.RUNTIME_ONLY)
+    return tuple(sorted((k, json.dumps(v)) for k, v in cfg.to_dict().items() if k not in fixed))
+
+
+def comparisons(runs: Sequence[Run]) -> list[Comparison]:
+    """Group ``runs`` by base config (as ``msgl compare`` would have run them) and summarise each group."""
+    groups: dict[tuple, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(_base(run.config), []).append(run)
+    keys = list(groups)
+    differing = sorted({k for k, v in keys[0] if any(dict(other)[k] != v for other in keys[1:])}) if keys else []
+    out = []
+    for key in keys:
+        values = dict(key)
+        label = ", ".join(f"{k} {_text(json.loads(values[k]))}" for k in differing)
+        out.append(Comparison(label, groups[key], summarise([outcome(r) for r in groups[key]])))
+    return sorted(out, key=lambda c: c.label)
+
+
+def _text(value: object) -> str:
+    """A config value as short text: lists (periods, hold-out segments) joined by commas."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_text(v) for v in value) + "]" if value else "none"
+    return str(value)
+
+
+def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
+    """One row per run: :meth:`msgl_core.Run.summary` (settings, test scores, training seconds)."""
+    return pd.DataFrame([run.summary() for run in runs])
 
 
 class CompareRuns(TabView):
@@ -35,11 +100,12 @@ class CompareRuns(TabView):
         self._domain = pn.widgets.Select(label="Domain", width=220)
         self._table = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, height=260, sizing_mode="stretch_width",
                                            show_index=False, pagination=None, selectable=False)
+        self._summary = pn.pane.Markdown(sizing_mode="stretch_width")
         self._chart = pn.pane.HoloViews(linked_axes=False)
         self._first = pn.widgets.Select(label="Run A", sizing_mode="stretch_width")
         self._second = pn.widgets.Select(label="Run B", sizing_mode="stretch_width")
         self._metric = pn.widgets.RadioButtonGroup.from_param(
-            self.state.param.error_metric, options={"RMSE (°C)": "rmse", "bias (°C)": "bias", "MAE (°C)": "mae"})
+            self.state.param.error_metric, options=metric_options(self.state.param.error_metric.objects))
         self._maps = pn.pane.HoloViews(linked_axes=False)
         self._note = pn.pane.Markdown()
         self._updating = False
@@ -75,16 +141,17 @@ class CompareRuns(TabView):
         table = runs_table(runs)
         if table.empty:
             self._note.object = "No cached runs yet: train one, or run `msgl compare`."
-            self._table.value, self._chart.object = table, None
+            self._table.value, self._chart.object, self._summary.object = table, None, ""
         else:
-            shown = table.drop(columns=["path"]).reset_index().sort_values(["basin", "variant", "sparsity", "seed"])
+            groups = comparisons(runs)
+            shown = table.sort_values(["basin", "variant", "sparsity", "seed"])
             shown["sparsity"] = shown["sparsity"] * 100
-            shown = shown.rename(columns={"sparsity": "ρ %", "rmse": "RMSE °C", "mae": "MAE °C", "bias": "bias °C",
-                                          "nse": "NSE", "n_obs": "n", "train_s": "train s"})
+            shown = shown.rename(columns={"sparsity": "ρ %", "train_s": "train s", **Scores.LABELS})
             self._table.value = shown.round(3)
-            self._chart.object = self._chart_plot(table)
-            self._note.object = f"{len(table)} run(s). Points: one per seed; lines: mean over seeds."
-        options = {run_label(r): str(r.path) for r in runs}
+            self._summary.object = self._summary_text(groups)
+            self._chart.object = self._chart_plot(groups)
+            self._note.object = f"{len(table)} run(s). Points: one per run; lines: mean ± std over seeds."
+        options = {r.label(): str(r.path) for r in runs}
         values = list(options.values())
         current = str(self.state.results.run.path) if self.state.results is not None else None
         first = current if current in values else (values[0] if values else None)
@@ -98,15 +165,29 @@ class CompareRuns(TabView):
         self._draw_maps()
 
     @staticmethod
-    def _chart_plot(table: pd.DataFrame) -> hv.Overlay:
-        summary = rmse_by_sparsity(table.dropna(subset=["rmse"]))
-        layers = []
-        for variant, chunk in summary.groupby("variant"):
-            layers.append(hv.Curve(chunk, "sparsity", "mean", label=str(variant)).opts(line_width=2))
-            points = table[table["variant"] == variant]
-            layers.append(hv.Scatter(points.reset_index(), "sparsity", ["rmse", "run", "seed", "basin"],
-                                     label=str(variant)).opts(size=7, tools=["hover"]))
-        low, high = float(table["sparsity"].min()), float(table["sparsity"].max())
+    def _summary_text(groups: list[Comparison]) -> str:
+        parts = ["#### Test RMSE (°C), mean ± std over seeds, as `msgl compare` reports it",
+                 "In brackets: an MSGL variant's change against the best single-scale (fine-only) baseline at the "
+                 "same sparsity (negative = better)."]
+        for group in groups:
+            parts += ([f"**{group.label}**"] if group.label else []) + [group.markdown()]
+        return "\n\n".join(parts)
+
+    @staticmethod
+    def _chart_plot(groups: list[Comparison]) -> hv.Overlay:
+        layers: list[hv.Element] = []
+        for group in groups:
+            table = runs_table(group.runs)
+            for variant, chunk in group.table.groupby("variant", sort=False):
+                label = f"{variant} ({group.label})" if group.label else str(variant)
+                layers.append(hv.Curve(chunk, "sparsity", "rmse_mean", label=label).opts(line_width=2))
+                layers.append(hv.ErrorBars(chunk.fillna({"rmse_std": 0.0}), "sparsity", ["rmse_mean", "rmse_std"],
+                                           label=label).opts(show_legend=False))
+                points = table[table["variant"] == variant]
+                layers.append(hv.Scatter(points, "sparsity", ["rmse", "run", "seed", "basin"],
+                                         label=label).opts(size=7, tools=["hover"]))
+        sparsities = np.concatenate([runs_table(g.runs)["sparsity"].to_numpy(dtype=float) for g in groups])
+        low, high = float(sparsities.min()), float(sparsities.max())
         return hv.Overlay(layers).opts(
             hv.opts.Curve(logx=True), hv.opts.Scatter(logx=True),
             hv.opts.Overlay(height=300, responsive=True, logx=True, xlim=(low / 1.5, min(high * 1.5, 1.5)), xlabel="kept share of fine observations ρ",
@@ -126,7 +207,7 @@ class CompareRuns(TabView):
             self._maps.object = None
             return
         r, metric = self.state.resources, self.state.error_metric
-        tables = [per_reach_metrics(run) for run in chosen]
+        tables = [run.metrics.per_reach_frame() for run in chosen]
         domains = []
         for run in chosen:
             try:
@@ -149,7 +230,7 @@ class CompareRuns(TabView):
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
-            pn.Row(self._domain, self._note), self._table, self._chart,
-            pn.pane.Markdown(f"#### Per-reach test error of two runs ({', '.join(METRIC_LABELS[m] for m in ('rmse', 'bias'))})"),
+            pn.Row(self._domain, self._note), self._table, self._summary, self._chart,
+            pn.pane.Markdown("#### Per-reach test error of two runs"),
             pn.Row(self._first, self._second, sizing_mode="stretch_width"), self._metric, self._maps,
             sizing_mode="stretch_width")

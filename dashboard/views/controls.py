@@ -6,9 +6,8 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
-from dashboard.resources import WHOLE_BASIN
 from dashboard.state import SPARSITY_STEPS, UPSTREAM, AppState, cuda_available
-from msgl_core.registry import get_variant
+from msgl_core import PARENT_SEGMENT, WHOLE_BASIN, get_variant
 
 
 def sparsity_label(value: float) -> str:
@@ -26,7 +25,7 @@ class RunControls(Viewer):
         s, r = self.state.settings, self.state.resources
         options = {f"Whole DRB ({len(r.reaches):,} reaches)": WHOLE_BASIN}
         for name in r.presets:
-            n = int(r.reaches["segment"].isin(r.domain_segments(name)).sum())
+            n = int(r.reaches[PARENT_SEGMENT].isin(r.domain_segments(name)).sum())
             options[f"{name.title()} ({n:,} reaches)"] = name
         options["Upstream of a clicked segment"] = UPSTREAM
         self._domain = pn.widgets.Select.from_param(s.param.domain, label="Domain", options=options,
@@ -82,10 +81,12 @@ class RunControls(Viewer):
 
     def _checked(self, *events: object) -> None:
         check, busy = self.state.check, self.state.job is not None
-        if check.config is not None:
-            self._counts.object = (f"ρ = {sparsity_label(check.config.sparsity)}: **{check.kept_reach_days:,}** of "
-                                   f"{check.observed_reach_days:,} observed reach-days kept for training and validation "
-                                   f"on {check.n_reaches:,} reaches")
+        if check.config is not None and check.counts is not None:
+            counts = check.counts
+            held = (f" ({counts.holdout:,} more on the hold-out segments are withheld)" if counts.holdout else "")
+            self._counts.object = (f"ρ = {sparsity_label(check.config.sparsity)}: **{counts.kept:,}** of "
+                                   f"{counts.eligible:,} observed reach-days kept for training and validation "
+                                   f"on {check.n_reaches:,} reaches{held}")
         else:
             self._counts.object = ""
         self._problem.param.update(object=check.error, visible=bool(check.error))

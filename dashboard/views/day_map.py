@@ -14,6 +14,7 @@ from dashboard.geometry import PIECE_COLUMNS, Bounds
 from dashboard.results import RunResults
 from dashboard.views import maps
 from dashboard.views.tab_view import TabView
+from msgl_core import PARENT_SEGMENT, SPLIT_NAMES
 
 #: Map frame sizes (px): side by side for tall domains, stacked for wide ones.
 SIDE_WIDTH, SIDE_MAX_HEIGHT = 390, 640
@@ -21,7 +22,6 @@ STACKED_WIDTH, STACKED_MAX_HEIGHT = 820, 480
 #: Interval between frames when playing, ms.
 PLAY_MS = 700
 STEPS = {"1 day": 1, "1 week": 7, "1 month": 30, "1 year": 365}
-OBS_STATUS = {"train": "training period", "val": "validation period", "test": "test period", "": "outside the splits"}
 
 
 class DayMap(TabView):
@@ -89,9 +89,7 @@ class DayMap(TabView):
         k = results.day_index(date)
         _, day = self._day(date)
         seen = day["observed"].notna()
-        split = {"train": "training period", "val": "validation period", "test": "test period"}.get(results.split[k],
-                                                                                                   "outside the splits")
-        line = f"**{results.time[k]:%a %d %b %Y}** · {split} · {int(seen.sum())} observed reach(es)"
+        line = f"**{results.time[k]:%a %d %b %Y}** · {SPLIT_NAMES[results.split[k]]} · {int(seen.sum())} observed reach(es)"
         if seen.any():
             diff = day.loc[seen, "difference"]
             line += f" · mean predicted − observed {diff.mean():+.2f} °C, RMSE {(diff ** 2).mean() ** 0.5:.2f} °C"
@@ -117,7 +115,7 @@ class DayMap(TabView):
             return
         r = self.state.resources
         pieces = r.reach_pieces[r.reach_pieces["reach"].isin(results.reaches)]
-        self._pieces = pieces[[*PIECE_COLUMNS, "reach", "segment"]].reset_index(drop=True)
+        self._pieces = pieces[[*PIECE_COLUMNS, "reach", PARENT_SEGMENT]].reset_index(drop=True)
         self._reach_index = results.reaches.get_indexer(self._pieces["reach"])
         domain = r.reaches.loc[results.reaches]
         bounds = Bounds.of(domain)
@@ -160,9 +158,12 @@ class DayMap(TabView):
         seen = day[np.isfinite(day["observed"].to_numpy())]
         where = self.state.resources.reaches.loc[seen.index, ["x", "y"]]
         split = results.split[results.day_index(date)] if date is not None else ""
-        status = OBS_STATUS[split]
+        status = SPLIT_NAMES[split]
         if split in ("train", "val"):
-            status = np.where(seen["used"].to_numpy(), f"used ({status})", f"withheld by the sparsity mask ({status})")
+            held = results.held_out[results.reaches.get_indexer(seen.index)]
+            status = np.where(seen["used"].to_numpy(), f"used ({status})",
+                              np.where(held, f"withheld: hold-out reach ({status})",
+                                       f"withheld by the sparsity mask ({status})"))
         return pd.DataFrame({"x": where["x"].to_numpy(), "y": where["y"].to_numpy(), "reach": seen.index.to_numpy(),
                              "observed": seen["observed"].to_numpy(), "prediction": seen["prediction"].to_numpy(),
                              "difference": seen["difference"].to_numpy(), "status": status})
@@ -170,7 +171,7 @@ class DayMap(TabView):
     def _prediction_layer(self, date: object) -> hv.Segments:
         results, day = self._day(date)
         pieces = self._pieces.assign(prediction=day["prediction"].to_numpy()[self._reach_index])
-        return maps.segments(pieces, ["prediction", "reach", "segment"]).opts(
+        return maps.segments(pieces, ["prediction", "reach", PARENT_SEGMENT]).opts(
             color="prediction", cmap=maps.TEMPERATURE_CMAP, clim=results.clim, line_width=3, colorbar=True,
             clabel="water temperature (°C)", clipping_colors={"NaN": maps.NAN_COLOR}, tools=["hover"],
             hover_tooltips=maps.one_line("reach <b>@reach</b> · predicted @prediction{0.0} °C"))

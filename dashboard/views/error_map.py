@@ -9,11 +9,22 @@ import panel as pn
 
 from dashboard.geometry import PIECE_COLUMNS, Bounds
 from dashboard.resources import Resources
-from dashboard.results import METRIC_LABELS
 from dashboard.views import maps
 from dashboard.views.tab_view import TabView
+from msgl_core import MIN_GROUP_OBS, Scores
 
 WIDTH, MAX_HEIGHT = 560, 640
+#: Scores shown in the hover and the table (labels and units: :attr:`msgl_core.Scores.LABELS`).
+SHOWN = ("rmse", "bias", "mae", "nse", "n_obs")
+#: Plain names of the sections of :meth:`msgl_core.RunMetrics.sections`.
+SECTION_NAMES = {"fine": "gauged reaches", "holdout": "hold-out reaches", "coarse": "coarse segments"}
+#: Hover number format of each shown score (Bokeh).
+HOVER_FORMAT = {"rmse": "{0.00}", "bias": "{+0.00}", "mae": "{0.00}", "nse": "{0.00}", "n_obs": ""}
+
+
+def metric_options(metrics: list[str]) -> dict[str, str]:
+    """Buttons choosing a per-reach score: its label (:attr:`msgl_core.Scores.LABELS`) → name."""
+    return {Scores.LABELS[m]: m for m in metrics}
 
 
 def error_overlay(resources: Resources, reaches: pd.Index, metrics: pd.DataFrame, metric: str,
@@ -24,16 +35,14 @@ def error_overlay(resources: Resources, reaches: pd.Index, metrics: pd.DataFrame
     values = metrics.loc[gauged]
     colored = pieces[pieces["reach"].isin(gauged)]
     colored = colored.assign(value=values[metric].reindex(colored["reach"]).to_numpy())
-    label = METRIC_LABELS[metric]
+    label = Scores.LABELS[metric]
     dots = pd.DataFrame({"x": resources.reaches.loc[gauged, "x"].to_numpy(),
                          "y": resources.reaches.loc[gauged, "y"].to_numpy(), "reach": gauged.to_numpy(),
-                         **{c: values[c].to_numpy() for c in ("rmse", "bias", "mae", "nse", "n_obs")},
-                         "value": values[metric].to_numpy()})
-    tooltips = [("reach", "@reach"), ("RMSE", "@rmse{0.00} °C"), ("bias", "@bias{+0.00} °C"), ("MAE", "@mae{0.00} °C"),
-                ("NSE", "@nse{0.00}"), ("test observations", "@n_obs")]
+                         **{c: values[c].to_numpy() for c in SHOWN}, "value": values[metric].to_numpy()})
+    tooltips = [("reach", "@reach"), *((Scores.LABELS[c], f"@{c}{HOVER_FORMAT[c]}") for c in SHOWN)]
     lines = maps.segments(colored[[*PIECE_COLUMNS, "value", "reach"]], ["value", "reach"]).opts(
         color="value", cmap=cmap, clim=clim, line_width=4, tools=[], clipping_colors={"NaN": maps.NAN_COLOR})
-    points = maps.points(dots, ["value", "reach", "rmse", "bias", "mae", "nse", "n_obs"]).opts(
+    points = maps.points(dots, ["value", "reach", *SHOWN]).opts(
         color="value", cmap=cmap, clim=clim, size=10, line_color="black", line_width=1, colorbar=True,
         clabel=label, clipping_colors={"NaN": maps.NAN_COLOR}, tools=["hover"],
         hover_tooltips=tooltips)
@@ -48,7 +57,7 @@ class ErrorMap(TabView):
     def __init__(self, **params: object) -> None:
         super().__init__(**params)
         self._metric = pn.widgets.RadioButtonGroup.from_param(
-            self.state.param.error_metric, options={"RMSE (°C)": "rmse", "bias (°C)": "bias", "MAE (°C)": "mae"},
+            self.state.param.error_metric, options=metric_options(self.state.param.error_metric.objects),
             label="Metric")
         self._plot = pn.pane.HoloViews(linked_axes=False)
         self._summary = pn.pane.Markdown(sizing_mode="stretch_width")
@@ -66,30 +75,28 @@ class ErrorMap(TabView):
             self._plot.visible = self._table.visible = False
             return
         r, metric = self.state.resources, self.state.error_metric
-        values = results.metrics[metric].to_numpy(dtype=float)
+        values = results.per_reach[metric].to_numpy(dtype=float)
         clim, cmap = maps.error_limits(metric, values)
         bounds = Bounds.of(r.reaches.loc[results.reaches])
         overlay = maps.basemap(r, self.state.basemap) * error_overlay(
-            r, results.reaches, results.metrics, metric, clim, cmap,
-            f"Test-period {METRIC_LABELS[metric]} per gauged reach")
+            r, results.reaches, results.per_reach, metric, clim, cmap,
+            f"Test-period {Scores.LABELS[metric]} per gauged reach")
         overlay = overlay.opts(**maps.map_options(bounds, WIDTH, MAX_HEIGHT))
         hv.streams.Tap(source=overlay, x=None, y=None).add_subscriber(self._on_tap)
         self._plot.object = overlay
-        overall = results.run.metrics["fine"]["overall"]
+        metrics = results.run.metrics
         gauged = int(np.isfinite(values).sum())
+        sections = "; ".join(f"{SECTION_NAMES.get(name, name)}: {_overall(scores)}" for name, scores in metrics.sections().items())
         self._summary.object = (
-            f"**{results.describe()}**  \nTest periods: {', '.join(f'{a} to {b}' for a, b in results.run.config.test_periods)}. "
-            f"Overall: RMSE {_fmt(overall.get('rmse'))} °C, MAE {_fmt(overall.get('mae'))} °C, "
-            f"bias {_fmt(overall.get('bias'), '+.2f')} °C, NSE {_fmt(overall.get('nse'))}, "
-            f"{overall.get('n_obs', 0):,} observations; {gauged} of {len(results.reaches)} reaches have enough "
-            f"test observations for a score (grey: none). Click a reach or a row for its hydrograph.")
-        table = results.metrics.drop(columns=["holdout", "kge"]).sort_values(metric, ascending=False,
-                                                                      key=np.abs if metric == "bias" else None)
-        table = table[["rmse", "bias", "mae", "nse", "n_obs"]].rename(
-            columns={"rmse": "RMSE °C", "mae": "MAE °C", "bias": "bias °C", "nse": "NSE", "n_obs": "n"})
+            f"**{results.run.label()}**  \nTest periods: {', '.join(f'{a} to {b}' for a, b in metrics.test_periods)}. "
+            f"Overall ({sections}); {gauged} of {len(results.reaches)} reaches have at least {MIN_GROUP_OBS} "
+            f"test observations for a score (grey: fewer). Click a reach or a row for its hydrograph.")
+        shown = [*SHOWN, "holdout"] if results.per_reach["holdout"].any() else list(SHOWN)
+        table = results.per_reach[shown].sort_values(metric, ascending=False, key=np.abs if metric == "bias" else None)
+        table = table.rename(columns=Scores.LABELS)
         self._table.param.update(value=table.round(3), visible=True, height=min(560, 40 + 26 * len(table)),
-                                 formatters={c: {"type": "money", "precision": 2, "symbol": ""}
-                                             for c in ("RMSE °C", "MAE °C", "bias °C", "NSE")})
+                                 formatters={Scores.LABELS[c]: {"type": "money", "precision": 2, "symbol": ""}
+                                             for c in SHOWN if c != "n_obs"})
         self._plot.visible = True
 
     def _on_tap(self, x: float | None, y: float | None) -> None:
@@ -104,5 +111,11 @@ class ErrorMap(TabView):
         return pn.Column(self._metric, self._summary, pn.Row(self._plot, self._table), sizing_mode="stretch_width")
 
 
-def _fmt(value: object, spec: str = ".2f") -> str:
-    return "n/a" if value is None else format(float(value), spec)  # type: ignore[arg-type]
+def _overall(scores: Scores) -> str:
+    """One section's overall test scores, e.g. ``RMSE 1.52 °C, MAE 1.20 °C, bias +0.10 °C, NSE 0.91, 120 observations``."""
+    return (f"RMSE {_fmt(scores.rmse)} °C, MAE {_fmt(scores.mae)} °C, bias {_fmt(scores.bias, '+.2f')} °C, "
+            f"NSE {_fmt(scores.nse)}, {scores.n_obs:,} observations")
+
+
+def _fmt(value: float, spec: str = ".2f") -> str:
+    return format(value, spec) if np.isfinite(value) else "n/a"

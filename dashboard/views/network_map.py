@@ -8,6 +8,7 @@ import panel as pn
 from dashboard.state import UPSTREAM
 from dashboard.views import maps
 from dashboard.views.tab_view import TabView
+from msgl_core import PARENT_SEGMENT
 
 LEGEND = """<div style="font-size:0.9em;line-height:1.7">
 <b>Legend</b><br>
@@ -31,9 +32,9 @@ class NetworkMap(TabView):
         super().__init__(**params)
         r = self.state.resources
         # One-line tooltips: a cursor on a vertex hits two pieces, and several sites can share a reach.
-        reach_tooltips = maps.one_line("reach <b>@reach</b> · segment @segment · @length_km{0.00} km · "
+        reach_tooltips = maps.one_line(f"reach <b>@reach</b> · segment @{PARENT_SEGMENT} · @length_km{{0.00}} km · "
                                        "@n_obs_days observed days")
-        columns = ["reach", "segment", "length_km", "n_obs_days"]
+        columns = ["reach", PARENT_SEGMENT, "length_km", "n_obs_days"]
         observed = r.reach_pieces["n_obs_days"] > 0
         # Fixed colours (no colour mapping) keep the first render fast.
         self._reaches = [

@@ -13,15 +13,17 @@ import param
 from panel.viewable import Viewer
 
 from dashboard.state import AppState
+from msgl_core import MIN_GROUP_OBS, PARENT_SEGMENT, SPLIT_NAMES, SPLITS
 
-SPLIT_COLORS = {"train": "#2ca02c", "val": "#ff7f0e", "test": "#d62728"}
-SPLIT_NAMES = {"train": "training", "val": "validation", "test": "test"}
+#: Shading of each split (msgl_core.SPLITS) on the hydrograph.
+SPLIT_COLORS = dict(zip(SPLITS, ("#2ca02c", "#ff7f0e", "#d62728"), strict=True))
 #: Observation classes on the hydrograph: (label, colour, marker).
 OBS_CLASSES = {
     "used": ("observed, used for training/validation", "#1f77b4", "circle"),
     "masked": ("observed, withheld by the sparsity mask", "#ff7f0e", "x"),
-    "test": ("observed, test period", "#111111", "circle"),
-    "other": ("observed, outside the splits", "#999999", "circle"),
+    "held out": ("observed, withheld: hold-out reach", "#9467bd", "x"),
+    "test": (f"observed, {SPLIT_NAMES['test']}", "#111111", "circle"),
+    "other": (f"observed, {SPLIT_NAMES['']}", "#999999", "circle"),
 }
 TEMPERATURE = "water temperature (°C)"
 
@@ -34,12 +36,15 @@ def split_spans(time: pd.DatetimeIndex, split: np.ndarray, name: str) -> list[tu
     return [(time[a], time[b - 1] + pd.Timedelta(days=1)) for a, b in zip(starts, stops, strict=True)]
 
 
-def observation_class(series: pd.DataFrame) -> pd.Series:
-    """For each observed day: 'used', 'masked' (withheld by the sparsity mask), 'test' or 'other'."""
+def observation_class(series: pd.DataFrame, held_out: bool = False) -> pd.Series:
+    """For each observed day of a reach's :meth:`~dashboard.results.RunResults.reach_series`: 'used',
+    'masked' (withheld by the sparsity mask), 'held out' (a hold-out reach's training and validation
+    days), 'test' or 'other' (outside the splits)."""
     observed = series[np.isfinite(series["observed"].to_numpy())]
     fit = observed["split"].isin(["train", "val"]).to_numpy()
     used = observed["used"].to_numpy()
-    labels = np.where(fit & used, "used", np.where(fit, "masked", np.where(observed["split"] == "test", "test", "other")))
+    withheld = "held out" if held_out else "masked"
+    labels = np.where(fit & used, "used", np.where(fit, withheld, np.where(observed["split"] == "test", "test", "other")))
     return pd.Series(labels, index=observed.index)
 
 
@@ -76,7 +81,7 @@ class ReachDetail(Viewer):
         if results is None:
             self._chooser.options = []
             return
-        gauged = list(results.metrics.index.intersection(results.reaches))
+        gauged = list(results.per_reach.index.intersection(results.reaches))
         self._chooser.options = gauged + [r for r in results.reaches if r not in set(gauged)]
 
     def _draw(self, *events: object) -> None:
@@ -91,25 +96,28 @@ class ReachDetail(Viewer):
         assert results is not None and reach is not None
         series = results.reach_series(reach)
         info = self.state.resources.reaches.loc[reach]
-        metrics = results.metrics.loc[reach] if reach in results.metrics.index else None
-        score = ("no test score (too few test observations)" if metrics is None or not np.isfinite(metrics["rmse"]) else
+        metrics = results.per_reach.loc[reach] if reach in results.per_reach.index else None
+        score = (f"no test score (fewer than {MIN_GROUP_OBS} test observations)"
+                 if metrics is None or not np.isfinite(metrics["rmse"]) else
                  f"test RMSE **{metrics['rmse']:.2f} °C**, bias {metrics['bias']:+.2f} °C, n = {int(metrics['n_obs'])}")
-        n_masked = int((observation_class(series) == "masked").sum())
-        self._title.object = (f"### Reach {reach}\nParent segment {info['segment']} · {info['length_m'] / 1000:.2f} km · "
-                              f"{int(np.isfinite(series['observed']).sum()):,} observed days · {score} · "
-                              f"{n_masked:,} observations withheld by the sparsity mask")
-        self._hydrograph.object = self._hydrograph_plot(series, results.time)
+        held_out = results.is_held_out(reach)
+        classes = observation_class(series, held_out)
+        withheld = (f"hold-out reach: {int((classes == 'held out').sum()):,} training/validation observations withheld"
+                    if held_out else f"{int((classes == 'masked').sum()):,} observations withheld by the sparsity mask")
+        self._title.object = (f"### Reach {reach}\nParent segment {info[PARENT_SEGMENT]} · "
+                              f"{info['length_m'] / 1000:.2f} km · "
+                              f"{int(np.isfinite(series['observed']).sum()):,} observed days · {score} · {withheld}")
+        self._hydrograph.object = self._hydrograph_plot(series, results.time, classes)
         self._scatter.object = self._scatter_plot(series)
         self._months.object = self._month_plot(results.monthly_errors(reach))
 
-    def _hydrograph_plot(self, series: pd.DataFrame, time: pd.DatetimeIndex) -> hv.Overlay:
+    def _hydrograph_plot(self, series: pd.DataFrame, time: pd.DatetimeIndex, classes: pd.Series) -> hv.Overlay:
         split = series["split"].to_numpy()
         layers: list[hv.Element] = [
             hv.VSpans(split_spans(time, split, name), kdims=["date", TEMPERATURE]).opts(color=color, alpha=0.12)
             for name, color in SPLIT_COLORS.items() if (split == name).any()]
         layers.append(hv.Curve((series.index, series["prediction"]), "date", TEMPERATURE, label="predicted").opts(
             color="#444444", line_width=1.3, tools=["hover"]))
-        classes = observation_class(series)
         for key, (label, color, marker) in OBS_CLASSES.items():
             days = classes.index[classes == key]
             if len(days):
@@ -132,8 +140,8 @@ class ReachDetail(Viewer):
         low, high = (float(finite.min()) - 1, float(finite.max()) + 1) if finite.size else (0.0, 30.0)
         layers = [hv.Curve([(low, low), (high, high)], "observed (°C)", "predicted (°C)", label="1:1").opts(
             color="#888888", line_dash="dashed")]
-        for split, label, color in (("train", "training", "#1f77b4"), ("val", "validation", "#ff7f0e"),
-                                    ("test", "test", "#111111")):
+        for split, color in zip(SPLITS, ("#1f77b4", "#ff7f0e", "#111111"), strict=True):
+            label = SPLIT_NAMES[split]
             chunk = observed[observed["split"] == split]
             if len(chunk):
                 layers.append(hv.Scatter((chunk["observed"], chunk["prediction"]), "observed (°C)", "predicted (°C)",
@@ -152,7 +160,7 @@ class ReachDetail(Viewer):
         zero = hv.HLine(0).opts(color="#888888", line_width=1)
         return (rmse * bias * zero).opts(
             width=520, height=340, show_grid=True, ylabel="test error (°C)", xlabel="", legend_position="top",
-            title="Test error by month (empty: fewer than 3 observations)")
+            title=f"Test error by month (empty: fewer than {MIN_GROUP_OBS} observations)")
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(pn.Row(self._title, self._chooser, sizing_mode="stretch_width"), self._legend,

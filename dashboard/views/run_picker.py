@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import panel as pn
 import param
 from panel.viewable import Viewer
 
-from dashboard.state import AppState, run_label
+from dashboard.state import AppState
 
 
 class RunPicker(Viewer):
@@ -29,7 +31,7 @@ class RunPicker(Viewer):
 
     def _list(self, *events: object) -> None:
         runs = self.state.cached_runs
-        options = {run_label(run): str(run.path) for run in runs}
+        options = {run.label(): str(run.path) for run in runs}
         current = None if self.state.results is None else str(self.state.results.run.path)
         value = current if current in options.values() else self._select.value
         self._select.param.update(options=options, value=value if value in options.values() else
@@ -48,14 +50,14 @@ class RunPicker(Viewer):
         if run is None:
             self._details.object = ""
             return
-        cfg, overall = run.config, run.metrics.get("fine", {}).get("overall", {})
-        training = run.metrics.get("training", {})
-        rmse = overall.get("rmse")
+        cfg, overall, training = run.config, run.metrics.fine.overall, run.metrics.training
+        best = "?" if training is None else training.best_epoch
+        rmse = f"{overall.rmse:.2f} °C" if math.isfinite(overall.rmse) else "n/a"
+        held = f", hold-out segments {', '.join(map(str, cfg.holdout_segments))}" if cfg.holdout_segments else ""
         self._details.object = (
             f"**{run.path.name}**  \n{cfg.variant} on **{cfg.basin}**, ρ = {cfg.sparsity:g}, seed {cfg.seed}, "
-            f"{cfg.epochs} epochs (best {training.get('best_epoch', '?')}), window {cfg.window} d, "
-            f"lr {cfg.learning_rate:g}. Test RMSE **{'n/a' if rmse is None else f'{rmse:.2f} °C'}** on "
-            f"{overall.get('n_obs', 0):,} observations.")
+            f"{cfg.epochs} epochs (best {best}), window {cfg.window} d, lr {cfg.learning_rate:g}{held}. "
+            f"Test RMSE **{rmse}** on {overall.n_obs:,} observations of the gauged reaches.")
 
     def _on_load(self, event: object) -> None:
         if self._select.value:

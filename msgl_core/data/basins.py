@@ -14,10 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from msgl_core.config import WHOLE_BASIN
 from msgl_core.data.network import MultiscaleNetwork
 from msgl_core.data.topology import upstream_mask
-
-WHOLE_BASIN = "drb"
 
 
 @dataclass(frozen=True)
@@ -86,3 +85,16 @@ def subnetwork(network: MultiscaleNetwork, basin: str | int) -> MultiscaleNetwor
     reaches = network.reaches[network.reaches["segment"].isin(keep)].copy()
     reaches.loc[segments.loc[outlet, "outlet_reach"], "to_reach"] = ""
     return MultiscaleNetwork(segments, reaches, network.segment_updown[np.ix_(rows, rows)])
+
+
+def check_domain(network: MultiscaleNetwork, basin: str, holdout_segments: tuple[int, ...] = ()) -> np.ndarray:
+    """``seg_id_nat`` of ``basin``'s segments, ascending, after checking its hold-out segments lie in it.
+
+    Raises ValueError for an unknown basin (see :func:`basin_outlet`) or hold-out segments outside it.
+    """
+    outlet = basin_outlet(network, basin)
+    segments = network.segments.index.to_numpy() if outlet is None else upstream_segments(network, outlet)
+    unknown = sorted(set(holdout_segments) - set(segments.tolist()))
+    if unknown:
+        raise ValueError(f"holdout segments {unknown} are not in basin {basin!r}")
+    return np.sort(segments)

@@ -3,9 +3,10 @@
 ``build_dataset`` reads the bundle, builds the network and daily arrays, and writes
 ``coarse.nc``, ``fine.nc``, ``network.gpkg`` and ``manifest.json`` into
 ``<cache>/drb-<hash>/``, where ``hash`` covers the input files' contents and
-:data:`BUILD_VERSION`. It writes into a temporary folder and renames it at the end, so an
-interrupted or failed build leaves nothing behind; an existing folder for the same hash is
-reused.
+:data:`BUILD_VERSION`. It writes into a temporary folder ``<cache>/.tmp-<pid>-*`` and renames it
+at the end, so a failed build leaves nothing behind; the folder of a killed build (``kill -9``)
+is removed by the next build once its process has ended. An existing folder for the same hash is
+reused; ``load_dataset`` rebuilds it once if one of its files cannot be read (truncated, damaged).
 """
 
 from __future__ import annotations
@@ -25,11 +26,21 @@ from msgl_core.data import bundle as files
 from msgl_core.data.basins import PRESETS, available_presets, subnetwork
 from msgl_core.data.network import MultiscaleNetwork, build_network
 from msgl_core.data.timeseries import OBS, TIME, coarse_dataset, fine_dataset, snap_sites
-from msgl_core.paths import resolve_cache_dir, resolve_data_dir
+from msgl_core.errors import DataError
+from msgl_core.paths import CACHE_DIR_ENV, resolve_cache_dir, resolve_data_dir
 
 #: Bump when the processing changes, so old caches are not reused.
-BUILD_VERSION = 1
+BUILD_VERSION = 2  # 2: fine.nc names a reach's parent segment `parent_segment` (msgl_core.dims)
 Progress = Callable[[str], None]
+TEMP_PREFIX = ".tmp-"
+
+
+class CacheWriteError(OSError, ValueError):
+    """The processed cache could not be written (disk full, not writable); nothing half-written is kept.
+
+    An OSError, and also a ValueError (as :class:`io.UnsupportedOperation` is both) so that callers
+    that report bad input with its message report this one the same way.
+    """
 
 
 @dataclass(frozen=True)
@@ -77,18 +88,19 @@ def build_dataset(data_dir: str | Path | None = None, cache_dir: str | Path | No
                   rebuild: bool = False, progress: Progress | None = None) -> Path:
     """Build the processed dataset (or reuse the cached one) and return its folder.
 
-    Raises DataError (a ValueError) naming the file and field for bad input; FileNotFoundError if
-    the bundle cannot be found.
+    Raises DataError (a ValueError) naming the file and field for bad input; CacheWriteError if a
+    file cannot be written (disk full); FileNotFoundError if the bundle cannot be found.
     """
     say = progress or (lambda message: None)
     bundle = files.Bundle(resolve_data_dir(data_dir))
     say("hashing input files")
     key = f"drb-{bundle.fingerprint()[:16]}-v{BUILD_VERSION}"
     target = resolve_cache_dir(cache_dir) / key
+    _remove_killed_builds(target.parent)
     if target.is_dir() and not rebuild:
         say(f"reusing {target}")
         return target
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".tmp-") as tmp:
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f"{TEMP_PREFIX}{os.getpid()}-") as tmp:
         work = Path(tmp) / key
         work.mkdir()
         say("building the network (segments, reaches, crosswalk)")
@@ -99,14 +111,16 @@ def build_dataset(data_dir: str | Path | None = None, cache_dir: str | Path | No
         site_reach = snap_sites(network, files.read_sites(bundle))
         fine = fine_dataset(network, files.read_site_obs(bundle), site_reach, coarse[TIME].values)
         say("writing NetCDF and GeoPackage")
-        _write_netcdf(coarse, work / "coarse.nc")
-        _write_netcdf(fine, work / "fine.nc")
-        _write_network(network, work / "network.gpkg")
-        (work / "manifest.json").write_text(json.dumps({
+        manifest = json.dumps({
             "build_version": BUILD_VERSION, "inputs": list(files.BUILD_INPUTS),
             "fingerprint": key, "data_dir": str(bundle.root),
             "n_sites_snapped": int(len(site_reach)),
-        }, indent=2))
+        }, indent=2)
+        for name, write in (("coarse.nc", lambda p: _write_netcdf(coarse, p)),
+                            ("fine.nc", lambda p: _write_netcdf(fine, p)),
+                            ("network.gpkg", lambda p: _write_network(network, p)),
+                            ("manifest.json", lambda p: p.write_text(manifest))):
+            _write(work / name, target / name, write)
         if target.exists():
             shutil.rmtree(target)
         os.replace(work, target)
@@ -116,16 +130,73 @@ def build_dataset(data_dir: str | Path | None = None, cache_dir: str | Path | No
 
 def load_dataset(data_dir: str | Path | None = None, cache_dir: str | Path | None = None,
                  progress: Progress | None = None) -> MultiscaleData:
-    """Build if needed, then load the processed dataset (arrays loaded lazily)."""
+    """Build if needed, then load the processed dataset (arrays loaded lazily).
+
+    A cached folder with a file that cannot be read (truncated, damaged) is rebuilt once, saying so
+    through ``progress``. Raises what :func:`build_dataset` raises, and DataError naming the file if
+    the rebuilt cache still cannot be read.
+    """
     bundle_dir = resolve_data_dir(data_dir)
     path = build_dataset(bundle_dir, cache_dir, progress=progress)
-    coarse = xr.open_dataset(path / "coarse.nc")
-    fine = xr.open_dataset(path / "fine.nc")
-    segments = gpd.read_file(path / "network.gpkg", layer="segments").set_index("seg_id_nat")
-    reaches = gpd.read_file(path / "network.gpkg", layer="reaches").set_index("reach_id")
+    try:
+        return _open_cache(path, bundle_dir)
+    except DataError as error:
+        (progress or (lambda message: None))(f"{error}; rebuilding")
+        return _open_cache(build_dataset(bundle_dir, cache_dir, rebuild=True, progress=progress), bundle_dir)
+
+
+def _open_cache(path: Path, bundle_dir: Path) -> MultiscaleData:
+    """The processed dataset in cache folder ``path``. Raises DataError naming a file that cannot be read."""
+    opened: list[xr.Dataset] = []
+    try:
+        for name in ("coarse.nc", "fine.nc"):
+            opened.append(files.read_or_fail(path / name, "a netCDF file (processed cache)",
+                                             lambda name=name: xr.open_dataset(path / name)))
+        segments, reaches = (files.read_or_fail(path / "network.gpkg", f"a GeoPackage with layer '{layer}'",
+                                                lambda layer=layer: gpd.read_file(path / "network.gpkg", layer=layer))
+                             for layer in ("segments", "reaches"))
+    except DataError:
+        for ds in opened:
+            ds.close()  # or xarray would hand the damaged file's cached handle to the rebuilt one
+        raise
+    coarse, fine = opened
+    segments, reaches = segments.set_index("seg_id_nat"), reaches.set_index("reach_id")
     reaches["to_reach"] = reaches["to_reach"].fillna("")
     network = MultiscaleNetwork(segments, reaches, coarse["updown"].values)
     return MultiscaleData(network, coarse, fine, path, bundle_dir)
+
+
+def _write(path: Path, final: Path, write: Callable[[Path], object]) -> None:
+    """``write(path)``; raise CacheWriteError naming ``final`` (where the file was going) if it fails."""
+    try:
+        write(path)
+    except (OSError, RuntimeError) as error:  # netCDF4 reports a full disk as "NetCDF: HDF error"
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise CacheWriteError(f"could not write {final}: disk full? ({reason}); nothing was kept. Free some space "
+                              f"or use another cache folder (--cache-dir or ${CACHE_DIR_ENV})") from error
+
+
+def _remove_killed_builds(cache: Path) -> None:
+    """Remove the temporary folders in ``cache`` of builds whose process no longer runs (killed)."""
+    for path in cache.glob(f"{TEMP_PREFIX}*"):
+        pid = path.name.removeprefix(TEMP_PREFIX).split("-")[0]
+        if path.is_dir() and not _running(pid):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _running(pid: str) -> bool:
+    """Whether process ``pid`` runs (False for a name that is not a pid; True where unknowable)."""
+    if not pid.isdigit():
+        return False
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # it runs, as another user
+        return True
+    return True
 
 
 def _write_netcdf(ds: xr.Dataset, path: Path) -> None:

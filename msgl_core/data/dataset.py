@@ -1,8 +1,8 @@
 """The one place where labelled xarray data become torch tensors.
 
 ``prepare(data, cfg)`` selects the run's domain (a sub-basin or the whole DRB), builds the graph
-matrices (spec §2.7–2.8), applies the sparsity mask and the ungauged hold-out, fits the scalers on
-training days (spec §2.3–2.4) and returns :class:`PreparedData`. ``batch(prepared, window)`` then
+matrices (docs/methods.md §4.1–4.2), applies the sparsity mask and the ungauged hold-out, fits the scalers on
+training days (docs/methods.md §2.8) and returns :class:`PreparedData`. ``batch(prepared, window)`` then
 cuts one window. Fine-scale drivers are gathered from the parent segments per window (they are
 not materialised for the whole record).
 
@@ -20,18 +20,18 @@ import torch
 from torch import Tensor
 
 from msgl_core.config import RunConfig
-from msgl_core.data.basins import subnetwork
+from msgl_core.data.basins import check_domain, subnetwork
 from msgl_core.data.build import MultiscaleData
 from msgl_core.data.bundle import DRIVER_UNITS
-from msgl_core.data.masking import sparsity_mask
-from msgl_core.data.splits import Window, period_mask, windows
-from msgl_core.data.timeseries import AIR_TEMP, OBS, REACH, SEGMENT, SIM, STATIC, TIME
+from msgl_core.data.masking import kept_count, sparsity_mask
+from msgl_core.data.splits import SPLITS, Window, split_days, windows
+from msgl_core.data.timeseries import AIR_TEMP, OBS, SIM, STATIC
+from msgl_core.dims import PARENT_SEGMENT, REACH, SEGMENT, TIME
 from msgl_core.graph import mixed_matrix, to_sparse, updown_adjacency
 
 STATIC_FEATURES = tuple(STATIC)
 DRIVERS = tuple(DRIVER_UNITS)
 FEATURES = STATIC_FEATURES + DRIVERS
-SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class PreparedData:
         segment_ids: (segments,) ``seg_id_nat``, ascending; reach_ids: (reaches,) reach ids.
         time: (time,) daily dates of the whole record.
         parent: (reaches,) position of each reach's parent segment.
-        adjacency_coarse, adjacency_fine, mixed: sparse graph matrices (spec §2.7–2.8).
+        adjacency_coarse, adjacency_fine, mixed: sparse graph matrices (docs/methods.md §4.1–4.2).
         x_static_coarse: (segments, 3), x_static_fine: (reaches, 3), standardised statics.
         drivers: (segments, time, 4) raw coarse drivers; air_correction: (reaches,) °C.
         driver_scalers: coarse and fine :class:`Scaler` of the 4 drivers.
@@ -126,17 +126,14 @@ def prepare(data: MultiscaleData, cfg: RunConfig) -> PreparedData:
     Raises ValueError for an unknown basin, a hold-out segment outside the basin, or a training
     period without fine observations after masking.
     """
+    check_domain(data.network, cfg.basin, cfg.holdout_segments)
     net = subnetwork(data.network, cfg.basin)
     segment_ids = net.segments.index.to_numpy()
     reach_ids = net.reaches.index.to_numpy()
-    unknown = sorted(set(cfg.holdout_segments) - set(segment_ids.tolist()))
-    if unknown:
-        raise ValueError(f"holdout segments {unknown} are not in basin {cfg.basin!r}")
     coarse = data.coarse.sel({SEGMENT: segment_ids})
     fine = data.fine.sel({REACH: reach_ids})
     time = pd.DatetimeIndex(coarse[TIME].values)
-    split_days = {"train": period_mask(time, cfg.train_periods), "val": period_mask(time, cfg.val_periods),
-                  "test": period_mask(time, cfg.test_periods)}
+    days = split_days(time, cfg)
     parent = net.reach_parent_index
 
     # Graph matrices.
@@ -149,7 +146,7 @@ def prepare(data: MultiscaleData, cfg: RunConfig) -> PreparedData:
     # Targets: hold-out, then the nested sparsity mask over training + validation days.
     holdout_segments = np.isin(segment_ids, cfg.holdout_segments)
     holdout_reaches = holdout_segments[parent]
-    fit_days = split_days["train"] | split_days["val"]
+    fit_days = days["train"] | days["val"]
     y_coarse = coarse[OBS].values.astype(np.float64)
     y_coarse[np.ix_(fit_days, holdout_segments)] = np.nan
     y_fine_all = fine[OBS].values.astype(np.float64)
@@ -157,19 +154,19 @@ def prepare(data: MultiscaleData, cfg: RunConfig) -> PreparedData:
     y_fine[np.ix_(fit_days, holdout_reaches)] = np.nan
     keep = sparsity_mask(~np.isnan(y_fine), fit_days, cfg.sparsity, cfg.mask_seed)
     y_fine[~keep] = np.nan
-    train_fine = y_fine[split_days["train"]]
+    train_fine = y_fine[days["train"]]
     if not np.isfinite(train_fine).any():
         raise ValueError(f"basin {cfg.basin!r} has no fine observations in the training periods at "
                          f"sparsity {cfg.sparsity}")
     target_scalers = {
-        "coarse": _scalar_scaler(y_coarse[split_days["train"]], fallback=train_fine),
+        "coarse": _scalar_scaler(y_coarse[days["train"]], fallback=train_fine),
         "fine": _scalar_scaler(train_fine),
     }
 
     # Inputs: statics and drivers, scaled with training-day statistics per scale.
     drivers = np.stack([coarse[name].values for name in DRIVERS], axis=-1).transpose(1, 0, 2)
     air_correction = fine["air_temp_correction_c"].values.astype(np.float64)
-    driver_scalers = _driver_scalers(drivers[:, split_days["train"]], parent, air_correction)
+    driver_scalers = _driver_scalers(drivers[:, days["train"]], parent, air_correction)
     static_coarse = np.stack([coarse[name].values for name in STATIC_FEATURES], axis=-1)
     static_fine = np.stack([fine[name].values for name in STATIC_FEATURES], axis=-1)
     return PreparedData(
@@ -180,8 +177,58 @@ def prepare(data: MultiscaleData, cfg: RunConfig) -> PreparedData:
         y_coarse=y_coarse, y_fine=y_fine, y_fine_all=y_fine_all,
         sim_coarse=coarse[SIM].values.astype(np.float64), target_scalers=target_scalers,
         windows={name: windows(time, getattr(cfg, f"{name}_periods"), cfg.window) for name in SPLITS},
-        holdout_reaches=holdout_reaches, split_days=split_days,
+        holdout_reaches=holdout_reaches, split_days=days,
     )
+
+
+@dataclass(frozen=True)
+class ObservationCounts:
+    """Observed fine reach-days of a run's domain on its fit days (training and validation periods).
+
+    Attributes:
+        observed: all of them.
+        holdout: of which on reaches of the hold-out segments (withheld from the model).
+        eligible: ``observed - holdout``: those the sparsity mask draws from.
+        kept: of which the mask keeps (:func:`~msgl_core.data.masking.kept_count`): exactly the number of
+            fine targets :func:`prepare` gives the model on fit days.
+        train_eligible: eligible ones in the training periods.
+    """
+
+    observed: int
+    holdout: int
+    eligible: int
+    kept: int
+    train_eligible: int
+
+
+def observation_counts(data: MultiscaleData, cfg: RunConfig) -> ObservationCounts:
+    """Count ``cfg``'s fine reach-days as :func:`prepare` uses them, without preparing (fast: a cached
+    list of the dataset's observed reach-days).
+
+    Raises ValueError for an unknown basin or hold-out segments outside it.
+    """
+    segments = check_domain(data.network, cfg.basin, cfg.holdout_segments)
+    day, reach = _observed_reach_days(data)
+    parents = data.fine[PARENT_SEGMENT].values[reach]
+    inside = np.isin(parents, segments)
+    held = np.isin(parents, cfg.holdout_segments)
+    days = split_days(pd.DatetimeIndex(data.fine[TIME].values), cfg)
+    fit = (days["train"] | days["val"])[day] & inside
+    eligible = int((fit & ~held).sum())
+    return ObservationCounts(observed=int(fit.sum()), holdout=int((fit & held).sum()), eligible=eligible,
+                             kept=kept_count(eligible, cfg.sparsity),
+                             train_eligible=int((days["train"][day] & inside & ~held).sum()))
+
+
+_OBSERVED: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _observed_reach_days(data: MultiscaleData) -> tuple[np.ndarray, np.ndarray]:
+    """(day index, reach index) of every observed fine reach-day, cached per processed dataset."""
+    key = str(data.path)
+    if key not in _OBSERVED:
+        _OBSERVED[key] = np.nonzero(np.isfinite(data.fine[OBS].values))
+    return _OBSERVED[key]
 
 
 def batch(prepared: PreparedData, window: Window) -> Batch:
@@ -234,7 +281,7 @@ def _scalar_scaler(values: np.ndarray, fallback: np.ndarray | None = None) -> Sc
 
 
 def _driver_scalers(train_drivers: np.ndarray, parent: np.ndarray, air_correction: np.ndarray) -> dict[str, Scaler]:
-    """Driver scalers per scale over training days (spec §2.3); the fine one without materialising
+    """Driver scalers per scale over training days (docs/methods.md §2.8); the fine one without materialising
     (reaches, time): per-segment moments gathered by parent, with the air-temperature shift."""
     x = train_drivers.astype(np.float64)
     seg_mean, seg_sq = x.mean(axis=1), (x**2).mean(axis=1)

@@ -36,11 +36,11 @@ class MapLayers:
 
 
 def map_layers(data: MultiscaleData) -> MapLayers:
-    """Read the map layers of ``data``'s bundle. Raises DataError if a layer file is missing."""
+    """Read the map layers of ``data``'s bundle. Raises DataError if a layer file is missing or unreadable."""
     bundle = files.Bundle(data.bundle_dir)
-    boundary = gpd.read_file(bundle.path(files.BOUNDARY))
-    reservoirs = gpd.read_file(bundle.path(files.RESERVOIRS), layer="reservoirs")
-    dams = gpd.read_file(bundle.path(files.RESERVOIRS), layer="dams")
+    boundary = files.read_layer(bundle, files.BOUNDARY)
+    reservoirs = files.read_layer(bundle, files.RESERVOIRS, "reservoirs")
+    dams = files.read_layer(bundle, files.RESERVOIRS, "dams")
     sites = files.read_sites(bundle)
     reach_of = snap_sites(data.network, sites)
     sites = sites[sites["site_id"].isin(reach_of.index)].copy()

@@ -1,8 +1,8 @@
 """Fine-data sparsity: keep a fraction ρ of observed reach-days, seeded and nested.
 
-Following the MSGL experiments (spec §2.6): the unit is one observation (reach-day), drawn at
+Following the MSGL experiments (docs/methods.md §3.3): the unit is one observation (reach-day), drawn at
 random (a reach can lose all its data). Unlike the official code, validation is masked like
-training for every variant (spec §8, L1). For a fixed seed and candidate set, the kept set at a
+training for every variant (docs/methods.md §3.3). For a fixed seed and candidate set, the kept set at a
 smaller ρ is a subset of the kept set at a larger ρ, because one random permutation ranks every
 candidate and the first ``round(ρ·n)`` are kept.
 """

@@ -1,7 +1,7 @@
-"""Temporal splits and windows (MSGL spec §2.5, with windows kept inside contiguous periods).
+"""Temporal splits and windows (docs/methods.md §3.1–3.2, with windows kept inside contiguous periods).
 
-The official code concatenates a split's periods and cuts 365-day windows across the gaps (spec
-§8, B5). Here each contiguous period is cut separately into ``length``-day windows; a remainder
+The official code concatenates a split's periods and cuts 365-day windows across the gaps
+(docs/methods.md §3.2). Here each contiguous period is cut separately into ``length``-day windows; a remainder
 gets one more window aligned to the period's end, whose already-covered days are not scored, so
 every day of a period is scored exactly once and no window crosses a gap.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from msgl_core.config import Period
+from msgl_core.config import Period, RunConfig
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,31 @@ def period_mask(time: pd.DatetimeIndex, periods: Sequence[Period]) -> np.ndarray
     for start, end in periods:
         mask |= (time >= pd.Timestamp(start)) & (time <= pd.Timestamp(end))
     return mask
+
+
+#: Split names, in the order of the config's ``train_periods``, ``val_periods``, ``test_periods``.
+SPLITS = ("train", "val", "test")
+#: Plain-language name of each split ("" = a day outside every split).
+SPLIT_NAMES = {"train": "training period", "val": "validation period", "test": "test period", "": "outside the splits"}
+
+
+def split_days(time: pd.DatetimeIndex, cfg: RunConfig) -> dict[str, np.ndarray]:
+    """Split name → (time,) bool, the days of ``cfg``'s periods of that split."""
+    return {name: period_mask(time, getattr(cfg, f"{name}_periods")) for name in SPLITS}
+
+
+def split_labels(time: pd.DatetimeIndex, cfg: RunConfig) -> np.ndarray:
+    """(time,) object array: "train", "val", "test" or "" (outside the splits) for each day of ``time``.
+
+    Example:
+        >>> from msgl_core.config import RunConfig
+        >>> split_labels(pd.date_range("2005-09-30", periods=2), RunConfig()).tolist()
+        ['train', 'val']
+    """
+    labels = np.full(len(time), "", dtype=object)
+    for name, days in split_days(time, cfg).items():
+        labels[days] = name
+    return labels
 
 
 def windows(time: pd.DatetimeIndex, periods: Sequence[Period], length: int) -> list[Window]:

@@ -16,9 +16,9 @@ import xarray as xr
 
 from msgl_core.data import bundle as files
 from msgl_core.data.network import PROJECTED_CRS, MultiscaleNetwork
+from msgl_core.dims import PARENT_SEGMENT, REACH, SEGMENT, TIME
 from msgl_core.errors import DataError
 
-TIME, SEGMENT, REACH = "time", "segment", "reach"
 OBS, SIM = "water_temp_obs", "water_temp_sim"
 AIR_TEMP = "seg_tave_air"
 START, END = "1979-01-01", "2021-12-31"
@@ -106,9 +106,9 @@ def fine_dataset(network: MultiscaleNetwork, site_obs: pd.DataFrame, site_reach:
                  REACH, files.SITE_OBS)
     ds = xr.Dataset({OBS: grid.astype(np.float32)}, coords={TIME: time, REACH: reaches.index.to_numpy()})
     ds[OBS].attrs = _attrs("degC", "observed daily mean water temperature (sites snapped to reaches)")
-    ds = ds.assign_coords(segment=(REACH, reaches["segment"].to_numpy()),
-                          position=(REACH, reaches["position"].to_numpy()))
-    ds["segment"].attrs = {"long_name": "parent NHM segment (seg_id_nat)"}
+    ds = ds.assign_coords({PARENT_SEGMENT: (REACH, reaches["segment"].to_numpy()),
+                           "position": (REACH, reaches["position"].to_numpy())})
+    ds[PARENT_SEGMENT].attrs = {"long_name": "parent NHM segment (seg_id_nat)"}
     for name, (units, long_name) in STATIC.items():
         ds[name] = (REACH, reaches[name].to_numpy(), _attrs(units, long_name))
     ds["length_m"] = (REACH, reaches["length_m"].to_numpy(), _attrs("m", "reach length"))
@@ -125,7 +125,7 @@ def fine_drivers(coarse: xr.Dataset, fine: xr.Dataset, names: list[str] | tuple[
 
     Returns: Dataset of ``names``, dims ``(time, reach)``, same units as ``coarse``.
     """
-    gathered = coarse[list(names)].sel({SEGMENT: fine["segment"].values})
+    gathered = coarse[list(names)].sel({SEGMENT: fine[PARENT_SEGMENT].values})
     gathered = gathered.rename({SEGMENT: REACH}).assign_coords({REACH: fine[REACH].values})
     if AIR_TEMP in names:
         gathered[AIR_TEMP] = gathered[AIR_TEMP] + fine["air_temp_correction_c"].astype(np.float32)

@@ -8,6 +8,7 @@ import xarray as xr
 
 from msgl_core.data.dataset import PreparedData, batch
 from msgl_core.data.splits import windows
+from msgl_core.dims import PARENT_SEGMENT, REACH, SEGMENT, TIME
 from msgl_core.registry import Variant
 
 SCALE_C = 0.01  # predictions are packed as int16 hundredths of a °C in NetCDF
@@ -24,7 +25,8 @@ def predict_record(model: torch.nn.Module, variant: Variant, prepared: PreparedD
     Returns: Dataset with ``prediction`` (time, reach) °C, ``water_temp_obs`` (time, reach) °C
     (unmasked), ``obs_used`` (time, reach) int8 (1 where the observation was kept for
     training/validation), and ``prediction_coarse`` (time, segment) °C when the variant predicts
-    the coarse scale; coordinates ``reach`` (with parent ``segment``), ``time``.
+    the coarse scale; coordinates ``time``, ``reach`` (with its ``parent_segment``) and ``segment``
+    (names from :mod:`msgl_core.dims`).
     """
     model.eval()
     record = (str(prepared.time[0].date()), str(prepared.time[-1].date()))
@@ -41,19 +43,19 @@ def predict_record(model: torch.nn.Module, variant: Variant, prepared: PreparedD
             coarse[days] = prepared.target_scalers["coarse"].invert(zc)
     ds = xr.Dataset(
         {
-            "prediction": (("time", "reach"), fine, {"units": "degC", "long_name": "predicted daily mean water temperature"}),
-            "water_temp_obs": (("time", "reach"), prepared.y_fine_all.astype(np.float32),
+            "prediction": ((TIME, REACH), fine, {"units": "degC", "long_name": "predicted daily mean water temperature"}),
+            "water_temp_obs": ((TIME, REACH), prepared.y_fine_all.astype(np.float32),
                                {"units": "degC", "long_name": "observed daily mean water temperature (unmasked)"}),
-            "obs_used": (("time", "reach"), np.isfinite(prepared.y_fine).astype(np.int8),
+            "obs_used": ((TIME, REACH), np.isfinite(prepared.y_fine).astype(np.int8),
                          {"units": "1", "long_name": "1 where the observation was kept for training/validation"}),
         },
-        coords={"time": prepared.time, "reach": prepared.reach_ids.astype(str),
-                "segment": ("reach", prepared.segment_ids[prepared.parent])},
+        coords={TIME: prepared.time, REACH: prepared.reach_ids.astype(str),
+                PARENT_SEGMENT: (REACH, prepared.segment_ids[prepared.parent])},
     )
     if variant.predict_coarse is not None:
-        ds["prediction_coarse"] = (("time", "segment_id"), coarse,
+        ds["prediction_coarse"] = ((TIME, SEGMENT), coarse,
                                    {"units": "degC", "long_name": "predicted daily mean water temperature, coarse segments"})
-        ds = ds.assign_coords(segment_id=prepared.segment_ids)
+        ds = ds.assign_coords({SEGMENT: prepared.segment_ids})
     return ds
 
 

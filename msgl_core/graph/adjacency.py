@@ -29,7 +29,7 @@ _STD_EPS = 1e-10
 def updown_adjacency(updown: np.ndarray) -> np.ndarray:
     """Row-stochastic adjacency with self-loops from an up/down channel-distance matrix.
 
-    Spec §2.7 (river-dl quirk kept on purpose): ``S = -updown`` with ``inf -> 0``, so an upstream
+    docs/methods.md §4.1 (river-dl quirk kept on purpose): ``S = -updown`` with ``inf -> 0``, so an upstream
     neighbour scores ``+d`` and a downstream one ``-d``. The non-zero entries of ``S`` are z-scored
     (mean and population std over the non-zero entries, ``+1e-10``) and passed through a sigmoid;
     zeros stay 0. Finally ``A = D^-1 (W + I)`` with ``D = diag((W + I) 1)``. The weight therefore
@@ -56,7 +56,7 @@ def updown_adjacency(updown: np.ndarray) -> np.ndarray:
 def mixed_matrix(updown_to_outlets: np.ndarray, parent: np.ndarray) -> np.ndarray:
     """MSGL cross-scale matrix M mapping coarse-segment states onto fine reaches.
 
-    Spec §2.8 with two deliberate departures from the official code:
+    docs/methods.md §4.2, with two deliberate departures from the official code:
 
     * every *finite* distance counts as connected, so a reach that is its segment's outlet (distance
       0) gets a weight for its own parent segment (the official code gave it 0, quirk a);

@@ -1,4 +1,4 @@
-"""ASTGCN baseline (``ASTGCN``, spec §6.1): temporal and spatial attention around a graph convolution.
+"""ASTGCN baseline (``ASTGCN``, docs/methods.md §8.1): temporal and spatial attention around a graph convolution.
 
 Reference: S. Guo, Y. Lin, N. Feng, C. Song, H. Wan, "Attention Based Spatial-Temporal Graph
 Convolutional Networks for Traffic Flow Forecasting", AAAI 2019, doi:10.1609/aaai.v33i01.3301922.

@@ -1,9 +1,9 @@
 """DCRNN baseline: a diffusion-convolutional GRU run over every day, plus a linear read-out.
 
 Reference: Y. Li, R. Yu, C. Shahabi, Y. Liu, "Diffusion Convolutional Recurrent Neural Network:
-Data-Driven Traffic Forecasting", ICLR 2018, arXiv:1707.01926 (spec §6.1). The benchmark's copy
+Data-Driven Traffic Forecasting", ICLR 2018, arXiv:1707.01926 (docs/methods.md §8.1). The benchmark's copy
 (river-dl ``MODEL/DCRNN.py``) never registered its recurrent weights, so on a GPU only the read-out
-trained (spec §8, B15); here every weight is a registered parameter of a PyG ``TAGConv``.
+trained (docs/methods.md §8.1); here every weight is a registered parameter of a PyG ``TAGConv``.
 
 What we changed from the paper:
 

@@ -1,4 +1,4 @@
-"""Graph WaveNet baseline (``GWNET``, spec §6.1): gated dilated causal convolutions and diffusion graph convs.
+"""Graph WaveNet baseline (``GWNET``, docs/methods.md §8.1): gated dilated causal convolutions and diffusion graph convs.
 
 Reference: Z. Wu, S. Pan, G. Long, J. Jiang, C. Zhang, "Graph WaveNet for Deep Spatial-Temporal Graph
 Modeling", IJCAI 2019, arXiv:1906.00121.

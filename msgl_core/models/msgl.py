@@ -2,7 +2,7 @@
 
 Reference: Y. Fan, R. Yu, J. R. Barclay, A. P. Appling, Y. Sun, Y. Xie, X. Jia, "Multi-Scale Graph
 Learning for Anti-Sparse Downscaling", AAAI-25, pp. 27969-27977, doi:10.1609/aaai.v39i27.35014,
-arXiv:2505.01948 (official ``RGCN_Multi``, ``Task1Module`` and ``Task2Module``; spec §3). The unused
+arXiv:2505.01948 (official ``RGCN_Multi``, ``Task1Module`` and ``Task2Module``; docs/methods.md §5.2). The unused
 ``global_attention`` modules of the official code are omitted.
 """
 
@@ -123,7 +123,7 @@ class MSGL(nn.Module):
         """Task 2: run the shared RGCN on the fine graph and fuse it with the detached ``h_mixed``.
 
         ``h_mixed`` is detached here, so the task-2 loss reaches the shared RGCN only through the fine
-        pass, never the coarse path through M (spec §3.4).
+        pass, never the coarse path through M (docs/methods.md §5.2).
 
         Shapes:
             x_fine: (reaches, time, in_features).

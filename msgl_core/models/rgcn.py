@@ -1,7 +1,7 @@
 """Single-scale RGCN baseline (``rgcn_fine``): graph-recurrent LSTM plus a linear read-out.
 
 Reference: X. Jia et al., "Physics-Guided Recurrent Graph Model for Predicting Flow and Temperature in
-River Networks", SDM 2021, doi:10.1137/1.9781611976700.69 (river-dl ``RGCN_v1``; spec §6.1).
+River Networks", SDM 2021, doi:10.1137/1.9781611976700.69 (river-dl ``RGCN_v1``; docs/methods.md §8.1).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Reference: X. Jia, J. Zwart, J. Sadler, A. Appling, S. Oliver, S. Markstrom, J. Willard, S. Xu,
 M. Steinbach, J. Read, V. Kumar, "Physics-Guided Recurrent Graph Model for Predicting Flow and
 Temperature in River Networks", SDM 2021, doi:10.1137/1.9781611976700.69. MSGL (Fan et al., AAAI-25,
-arXiv:2505.01948) runs one instance of this cell on the coarse and on the fine graph (spec §3.1).
+arXiv:2505.01948) runs one instance of this cell on the coarse and on the fine graph (docs/methods.md §5.1).
 """
 
 from __future__ import annotations

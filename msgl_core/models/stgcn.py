@@ -2,7 +2,7 @@
 
 Reference: B. Yu, H. Yin, Z. Zhu, "Spatio-Temporal Graph Convolutional Networks: A Deep Learning
 Framework for Traffic Forecasting", IJCAI 2018, doi:10.24963/ijcai.2018/505, arXiv:1709.04875
-(spec §6.1). Each ST-Conv block is the paper's "sandwich": gated temporal convolution, Chebyshev
+(docs/methods.md §8.1). Each ST-Conv block is the paper's "sandwich": gated temporal convolution, Chebyshev
 graph convolution with ReLU, gated temporal convolution, layer normalisation. The Chebyshev filter is
 PyG's ``ChebConv`` filter (its ``sym`` Laplacian from :func:`torch_geometric.utils.get_laplacian`,
 :math:`\lambda_{max} = 2`), applied through :class:`msgl_core.graph.pyg.SequenceTAGConv` so one sparse

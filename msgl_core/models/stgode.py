@@ -1,4 +1,4 @@
-"""STGODE baseline (``STGODE``, spec §6.1): causal temporal convolutions around a continuous graph ODE.
+"""STGODE baseline (``STGODE``, docs/methods.md §8.1): causal temporal convolutions around a continuous graph ODE.
 
 Reference: Z. Fang, Q. Long, G. Song, K. Xie, "Spatial-Temporal Graph ODE Networks for Traffic Flow
 Forecasting", KDD 2021, arXiv:2106.12931 (official code: ``square-coder/STGODE``).

@@ -1,4 +1,4 @@
-"""RGCN on the coarse and the fine graph of one domain, for the downscaling baselines of MSGL spec §6.2.
+"""RGCN on the coarse and the fine graph of one domain, for the downscaling baselines (docs/methods.md §8.2).
 
 * remap: one RGCN on the coarse graph; each reach takes its parent segment's prediction.
 * direct upscaling: one RGCN (shared weights) pretrained on the coarse graph, fine-tuned on the fine one.

@@ -7,6 +7,7 @@ When the validation periods hold no observation, the last epoch is kept.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import time
@@ -50,6 +51,10 @@ class EpochReport:
 Callback = Callable[[EpochReport], "bool | None"]
 
 
+class TrainingDiverged(RuntimeError):
+    """The training loss (or a prediction) is not finite: the run is stopped and never cached."""
+
+
 @dataclass(frozen=True)
 class FitResult:
     """Chosen weights of the last stage (on CPU), the per-epoch history of every stage, and whether
@@ -68,7 +73,10 @@ def fit(cfg: RunConfig, prepared: PreparedData, variant: Variant, device: torch.
     Each stage starts from the weights the previous stage chose, with a fresh Adam optimiser, and
     picks its own weights by its ``select`` rule (best validation RMSE, or the last epoch). The last
     stage's choice is written to ``checkpoint`` (atomically) whenever it improves; its first epoch
-    always counts as an improvement, so a finished fit has always written it.
+    always counts as an improvement, so a finished fit has always written it. A cancel (``callback``
+    returning False) after the last epoch of the last stage no longer cancels: the fit is complete.
+
+    Raises TrainingDiverged when a step's loss is not finite (naming the stage and epoch).
     """
     seed_everything(cfg.seed)
     model = variant.build(prepared, cfg).to(device)
@@ -83,10 +91,14 @@ def fit(cfg: RunConfig, prepared: PreparedData, variant: Variant, device: torch.
         target_std = float(prepared.target_scalers[scale].std)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
         best_rmse, best_epoch, best_state, since_best = math.inf, 0, _cpu_state(model), 0
-        for _ in range(cfg.epochs):
+        for stage_epoch in range(1, cfg.epochs + 1):
             start = time.perf_counter()
             model.train()
             losses = [r.loss for b in train if (r := stage.step(model, b, optimizer, cfg)) is not None]
+            if not all(math.isfinite(loss) for loss in losses):
+                raise TrainingDiverged(f"{variant.name} {cfg.basin}: non-finite training loss in stage "
+                                       f"{stage.name!r}, epoch {len(history) + 1}; check the inputs for "
+                                       "non-finite values or lower learning_rate")
             val_rmse = validation_rmse(model, variant, val, scale) * target_std
             improved = stage.select == "last" or math.isnan(val_rmse) or val_rmse < best_rmse
             if improved:
@@ -102,7 +114,8 @@ def fit(cfg: RunConfig, prepared: PreparedData, variant: Variant, device: torch.
             history.append(report)
             bar.update(1)
             bar.set_postfix(stage=stage.name, loss=f"{report.train_loss:.3f}", val_rmse=f"{val_rmse:.2f}°C")
-            if callback is not None and callback(report) is False:
+            last = final and stage_epoch == cfg.epochs
+            if callback is not None and callback(report) is False and not last:
                 return FitResult(best_state, history, best_epoch, True)
             if cfg.early_stopping is not None and since_best >= cfg.early_stopping:
                 break
@@ -130,10 +143,19 @@ def validation_rmse(model: torch.nn.Module, variant: Variant, batches: list[Batc
 
 
 def save_state(state: dict[str, torch.Tensor], path: Path) -> None:
-    """``torch.save`` a state dict to ``path`` via a temporary file and an atomic rename."""
+    """``torch.save`` a state dict to ``path`` via a temporary file and an atomic rename.
+
+    Raises OSError naming ``path`` when it cannot be written (torch reports a full disk as
+    ``RuntimeError: [enforce fail at inline_container.cc]``); the temporary file is removed.
+    """
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as error:
+        tmp.unlink(missing_ok=True)
+        raise OSError(errno.ENOSPC if "enforce fail" in str(error) else getattr(error, "errno", None) or errno.EIO,
+                      f"could not write {path}: {error} (is the disk full?)") from error
 
 
 def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -1,4 +1,4 @@
-"""Masked losses on standardised targets (MSGL spec §4.1)."""
+"""Masked losses on standardised targets (docs/methods.md §6.1)."""
 
 from __future__ import annotations
 

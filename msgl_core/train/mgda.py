@@ -2,7 +2,7 @@
 
 Reference: O. Sener and V. Koltun, "Multi-Task Learning as Multi-Objective Optimization", NeurIPS 2018
 (arXiv:1810.04650). MSGL (Fan et al., AAAI-25, arXiv:2505.01948) recomputes the weights for every
-window from the gradients of its three task losses w.r.t. the shared RGCN parameters (spec §4.2).
+window from the gradients of its three task losses w.r.t. the shared RGCN parameters (docs/methods.md §6.2).
 
 Typical use, with ``grads[t]`` the gradients of task t w.r.t. the shared parameters::
 

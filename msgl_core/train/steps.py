@@ -1,12 +1,12 @@
 """One optimisation step per window, for single-task and MSGL multi-task models.
 
-MSGL (spec §4.2): task weights by MGDA min-norm (Sener & Koltun, NeurIPS 2018) on the per-task
+MSGL (docs/methods.md §6.2): task weights by MGDA min-norm (Sener & Koltun, NeurIPS 2018) on the per-task
 gradients of the shared RGCN parameters, with the ``loss+`` normalisation, recomputed every step.
 The efficient step runs one coarse and one fine pass, takes each task's gradient w.r.t. all
 parameters with ``torch.autograd.grad``, computes the weights from the shared parameters' parts and
 sets every parameter's gradient to the weighted sum (no further backward pass); ``faithful=True`` reproduces the official step (probe passes, then fresh
 forward passes: six RGCN passes per window). Unlike the official code, a window without fine
-observations still takes a step on the coarse task (spec §8, B4) in the efficient step.
+observations still takes a step on the coarse task (docs/methods.md §6.3) in the efficient step.
 """
 
 from __future__ import annotations

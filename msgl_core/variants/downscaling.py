@@ -1,4 +1,4 @@
-"""Downscaling baselines of the MSGL paper (spec §6.2), each an RGCN on the basin's two graphs.
+"""Downscaling baselines of the MSGL paper (docs/methods.md §8.2), each an RGCN on the basin's two graphs.
 
 * ``remap``: RGCN on the coarse graph trained on coarse observations (best coarse validation);
   each reach takes its parent segment's prediction. No fine data are used.
@@ -6,7 +6,7 @@
   (last epoch), then the same weights fine-tuned on the fine graph against the sparse fine observations.
 * ``progressive_upscaling``: coarse RGCN on coarse observations; its remapped predictions are
   pseudo-labels for a separate fine RGCN (training windows only, so no test-period input is used:
-  spec §8, L5); that fine RGCN is then fine-tuned on the sparse fine observations.
+  docs/methods.md §8.2); that fine RGCN is then fine-tuned on the sparse fine observations.
 
 All stages clip the gradient norm to 3, as the official baselines. Unlike the official code, every
 model is trained on the run's domain (the basin), not the whole-DRB coarse graph.
@@ -24,7 +24,6 @@ from msgl_core.registry import Stage, Variant, register
 from msgl_core.train.losses import has_observations, masked_rmse
 from msgl_core.train.steps import StepResult, single_task_step
 
-GRAD_CLIP = 3.0
 CITATION = ("Fan et al., Multi-Scale Graph Learning for Anti-Sparse Downscaling, AAAI-25, arXiv:2505.01948 "
             "(downscaling baselines); RGCN: Jia et al., SDM 2021, doi:10.1137/1.9781611976700.69")
 Step = StepResult | None
@@ -39,20 +38,21 @@ def _builder(shared: bool):
     return build
 
 
-def _fit(model: TwoScaleRGCN, prediction: Tensor, target: Tensor, optimizer: torch.optim.Optimizer) -> Step:
+def _fit(model: TwoScaleRGCN, prediction: Tensor, target: Tensor, optimizer: torch.optim.Optimizer,
+         cfg: RunConfig) -> Step:
     if not has_observations(target):
         return None
-    return single_task_step(masked_rmse(prediction, target), optimizer, model, GRAD_CLIP)
+    return single_task_step(masked_rmse(prediction, target), optimizer, model, cfg.grad_clip)
 
 
 def coarse_obs_step(model: TwoScaleRGCN, batch: Batch, optimizer: torch.optim.Optimizer, cfg: RunConfig) -> Step:
     """Coarse graph against coarse observations."""
-    return _fit(model, model.forward_coarse(batch.x_coarse), batch.y_coarse, optimizer)
+    return _fit(model, model.forward_coarse(batch.x_coarse), batch.y_coarse, optimizer, cfg)
 
 
 def coarse_sim_step(model: TwoScaleRGCN, batch: Batch, optimizer: torch.optim.Optimizer, cfg: RunConfig) -> Step:
     """Coarse graph against PRMS-SNTemp simulated temperature."""
-    return _fit(model, model.forward_coarse(batch.x_coarse), batch.sim_coarse, optimizer)
+    return _fit(model, model.forward_coarse(batch.x_coarse), batch.sim_coarse, optimizer, cfg)
 
 
 def pseudo_label_step(model: TwoScaleRGCN, batch: Batch, optimizer: torch.optim.Optimizer, cfg: RunConfig) -> Step:
@@ -60,12 +60,12 @@ def pseudo_label_step(model: TwoScaleRGCN, batch: Batch, optimizer: torch.optim.
     with torch.no_grad():
         pseudo = model.remap(model.forward_coarse(batch.x_coarse)).squeeze(-1)
         pseudo[torch.isnan(batch.sim_fine)] = torch.nan  # only the window's scored days
-    return _fit(model, model.forward_fine(batch.x_fine), pseudo, optimizer)
+    return _fit(model, model.forward_fine(batch.x_fine), pseudo, optimizer, cfg)
 
 
 def fine_obs_step(model: TwoScaleRGCN, batch: Batch, optimizer: torch.optim.Optimizer, cfg: RunConfig) -> Step:
     """Fine graph against the sparse fine observations."""
-    return _fit(model, model.forward_fine(batch.x_fine), batch.y_fine, optimizer)
+    return _fit(model, model.forward_fine(batch.x_fine), batch.y_fine, optimizer, cfg)
 
 
 def predict_coarse(model: TwoScaleRGCN, batch: Batch) -> Tensor:

@@ -1,4 +1,4 @@
-"""Fine-only baselines (MSGL spec §6.1): a spatio-temporal graph model on the basin's fine graph, trained
+"""Fine-only baselines (docs/methods.md §8.1): a spatio-temporal graph model on the basin's fine graph, trained
 on the sparse fine observations alone.
 
 As the official ``base/torch_utils.py::train_torch``: masked RMSE on the kept fine observations,
@@ -20,7 +20,6 @@ from msgl_core.registry import Stage, Variant, register
 from msgl_core.train.losses import has_observations, masked_rmse
 from msgl_core.train.steps import StepResult, single_task_step
 
-GRAD_CLIP = 3.0
 #: ``(in_features, adjacency (reaches, reaches), hidden) -> model``
 FineModel = Callable[[int, Tensor, int], nn.Module]
 
@@ -29,7 +28,7 @@ def step(model: nn.Module, batch: Batch, optimizer: torch.optim.Optimizer, cfg: 
     """Masked RMSE on the sparse fine observations; windows without any are skipped."""
     if not has_observations(batch.y_fine):
         return None
-    return single_task_step(masked_rmse(model(batch.x_fine), batch.y_fine), optimizer, model, GRAD_CLIP)
+    return single_task_step(masked_rmse(model(batch.x_fine), batch.y_fine), optimizer, model, cfg.grad_clip)
 
 
 def predict_fine(model: nn.Module, batch: Batch) -> Tensor:

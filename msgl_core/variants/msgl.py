@@ -1,11 +1,11 @@
 """``msgl`` and ``async_msgl``: Multi-Scale Graph Learning (Fan et al., AAAI-25, arXiv 2505.01948).
 
-``async_msgl`` (spec §5) first pretrains the same MSGL model on abundant data, then runs ``msgl``
+``async_msgl`` (docs/methods.md §7) first pretrains the same MSGL model on abundant data, then runs ``msgl``
 from those weights. Stage 1 ("pretrain") uses, on every day of the training windows, the PRMS-SNTemp
 simulated temperature as the fine target of tasks 1 and 2 (each reach takes its parent segment's
 simulation) and, for task 0, the coarse observation where one exists and the simulation elsewhere; it
 keeps its last epoch. Stage 1 sees only training windows, so no validation or test date (neither
-inputs nor targets) reaches it (spec §8, L2). Stage 2 ("finetune") is ``msgl`` unchanged.
+inputs nor targets) reaches it (docs/methods.md §7). Stage 2 ("finetune") is ``msgl`` unchanged.
 """
 
 from __future__ import annotations
@@ -21,19 +21,18 @@ from msgl_core.models import MSGL
 from msgl_core.registry import Stage, Variant, register
 from msgl_core.train.steps import StepResult, msgl_step
 
-GRAD_CLIP = 3.0
 CITATION = "Fan et al., Multi-Scale Graph Learning for Anti-Sparse Downscaling, AAAI-25, arXiv:2505.01948"
 
 
 def build(prepared: PreparedData, cfg: RunConfig) -> MSGL:
     """MSGL on the domain's coarse and fine graphs."""
     return MSGL(prepared.n_features, prepared.adjacency_coarse, prepared.adjacency_fine, prepared.mixed,
-                hidden=cfg.hidden)
+                hidden=cfg.hidden, heads=cfg.heads, dropout=cfg.dropout)
 
 
 def step(model: MSGL, batch: Batch, optimizer: torch.optim.Optimizer, cfg: RunConfig) -> StepResult | None:
     """MGDA-weighted three-task step (efficient, or the official one with ``faithful_step``)."""
-    return msgl_step(model, batch, optimizer, GRAD_CLIP, faithful=cfg.faithful_step)
+    return msgl_step(model, batch, optimizer, cfg.grad_clip, faithful=cfg.faithful_step)
 
 
 def pretrain_targets(batch: Batch) -> Batch:

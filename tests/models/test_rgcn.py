@@ -25,7 +25,7 @@ def layer_with_random_biases(seed: int = 0) -> RGCNLayer:
 
 
 def reference_forward(layer: RGCNLayer, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
-    """Spec §3.1 written step by step, without the fused products of RGCNLayer."""
+    """docs/methods.md §5.1 written step by step, without the fused products of RGCNLayer."""
     h = torch.zeros(x.shape[0], layer.hidden, dtype=x.dtype)
     c = torch.zeros_like(h)
     outputs = []

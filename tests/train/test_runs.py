@@ -8,7 +8,7 @@ import pytest
 import torch
 import xarray as xr
 
-from msgl_core.config import RunConfig
+from msgl_core.config import RUN_FORMAT, RunConfig
 from msgl_core.data import MultiscaleData
 from msgl_core.data.dataset import prepare
 from msgl_core.registry import get_variant, variant_names
@@ -42,21 +42,21 @@ def test_train_or_load_returns_the_same_run(tiny_data: MultiscaleData, tmp_path:
     first = train_or_load(cfg, tiny_data, runs_dir=tmp_path, progress=False)
     stamp = (first.path / CHECKPOINT).stat().st_mtime_ns
     second = train_or_load(cfg.with_overrides(threads=1), tiny_data, runs_dir=tmp_path, progress=False)
-    assert second.path == first.path and second.metrics == first.metrics
+    assert second.path == first.path and second.metrics.to_json() == first.metrics.to_json()
     assert (first.path / CHECKPOINT).stat().st_mtime_ns == stamp
     assert set(p.name for p in first.path.iterdir()) == {"config.yaml", "model.pt", "history.csv",
-                                                          "metrics.json", "predictions.nc"}
+                                                          "metrics.json", "predictions.nc", ".lock"}
     with pytest.raises(ValueError, match="holds a different run"):
         train_or_load(cfg.with_overrides(seed=5), tiny_data, run_dir=first.path, progress=False)
 
 
 def test_predictions_metrics_and_holdout(tiny_data: MultiscaleData, tmp_path: Path) -> None:
     run = train_or_load(_cfg(holdout_segments=[104]), tiny_data, runs_dir=tmp_path, progress=False)
-    fine = run.metrics["fine"]["overall"]
-    assert fine["n_obs"] == 21 and fine["rmse"] > 0  # site S-on-101 daily over the 21 test days
-    assert run.metrics["holdout"]["overall"]["n_obs"] == 7  # S-on-104 every third day
-    assert set(run.metrics["fine"]["per_month"]) == {str(m) for m in range(1, 13)}
-    assert "coarse" in run.metrics
+    fine = run.metrics.fine.overall
+    assert fine.n_obs == 21 and fine.rmse > 0  # site S-on-101 daily over the 21 test days
+    assert run.metrics.holdout is not None and run.metrics.holdout.overall.n_obs == 7  # S-on-104 every third day
+    assert set(run.metrics.fine.per_month) == set(range(1, 13))
+    assert run.metrics.coarse is not None
     out = write_predictions(run, tiny_data, tmp_path / "pred.nc", device="cpu")
     ds = xr.open_dataset(out)
     assert ds["prediction"].dims == ("time", "reach") and ds["prediction"].shape == (len(TIME), N_REACHES)
@@ -92,8 +92,9 @@ def test_list_runs_skips_unreadable_runs(tiny_data: MultiscaleData, tmp_path: Pa
     good = train_or_load(_cfg(variant="rgcn_fine", epochs=1), tiny_data, runs_dir=tmp_path, progress=False)
     broken = tmp_path / "broken"
     broken.mkdir()
-    (broken / "config.yaml").write_text("lr: 0.1\n")
+    (broken / "config.yaml").write_text(f"lr: 0.1\nrun_format: {RUN_FORMAT}\n")
     (broken / METRICS).write_text("{}")
     listing = list_runs(tmp_path)
     assert [r.path for r in listing.runs] == [good.path]
-    assert len(listing.unreadable) == 1 and "broken: unknown config key 'lr'" in listing.unreadable[0]
+    assert len(listing.unreadable) == 1 and listing.unreadable[0].startswith("broken: ")
+    assert "config.yaml: unknown config key 'lr'" in listing.unreadable[0]

@@ -52,7 +52,7 @@ def test_every_variant_trains_two_epochs_and_predicts(tiny_data: MultiscaleData,
 def test_remap_gives_every_reach_its_parent_segment_prediction(tiny_data: MultiscaleData, tmp_path: Path) -> None:
     run = train_or_load(_cfg(variant="remap"), tiny_data, runs_dir=tmp_path, progress=False)
     ds = run.predictions()
-    coarse = ds["prediction_coarse"].sel(segment_id=ds["segment"].values.astype(int))
+    coarse = ds["prediction_coarse"].sel(segment=ds["parent_segment"].values.astype(int))
     np.testing.assert_allclose(ds["prediction"].values, coarse.values, atol=0.011)  # int16 hundredths of °C
 
 

@@ -1,0 +1,142 @@
+"""The typed record of a run's results, saved as ``metrics.json`` and read by the CLI, ``msgl compare``
+and the dashboard (nobody reads that file by string paths).
+
+A :class:`RunMetrics` holds test-period :class:`~msgl_core.evaluate.metrics.Scores` of the gauged
+fine reaches (``fine``), of the held-out reaches (``holdout``, with ``--holdout-segments``) and of the
+coarse segments (``coarse``, for variants that predict them), and a :class:`TrainingSummary`. New
+scores extend :class:`Scores` or add a section here, with their units.
+
+Example:
+    >>> from msgl_core.evaluate.metrics import Scores
+    >>> s = Scores(1.5, 1.2, 0.1, 0.9, 0.8, 120)
+    >>> section = SkillSection(s, {7: s}, {"r1": s})
+    >>> m = RunMetrics((("2010-10-01", "2015-09-30"),), section)
+    >>> RunMetrics.from_json(m.to_json()) == m
+    True
+    >>> m.test_rmse
+    1.5
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+
+import pandas as pd
+
+from msgl_core.config import Period
+from msgl_core.evaluate.metrics import NAMES, Scores
+
+
+@dataclass(frozen=True)
+class SkillSection:
+    """Test-period scores of one group of nodes: overall, per calendar month (1–12) and per node id
+    (reach id, or ``seg_id_nat`` as text). Groups below the minimum-observations policy have NaN scores;
+    nodes without any test observation are absent from ``per_node``."""
+
+    overall: Scores
+    per_month: dict[int, Scores]
+    per_node: dict[str, Scores]
+
+    def per_node_frame(self) -> pd.DataFrame:
+        """(nodes × scores) table indexed by node id (sorted); NaN where undefined."""
+        frame = pd.DataFrame([vars(s) for s in self.per_node.values()], index=pd.Index(list(self.per_node), dtype=str),
+                             columns=list(NAMES))
+        return frame.astype({"n_obs": int}).sort_index()
+
+    def per_month_frame(self) -> pd.DataFrame:
+        """(month × scores) table indexed by calendar month 1–12."""
+        return pd.DataFrame([vars(s) for s in self.per_month.values()], index=pd.Index(list(self.per_month),
+                                                                                      name="month"))
+
+    def to_dict(self) -> dict:
+        return {"overall": self.overall.to_dict(),
+                "per_month": {str(m): s.to_dict() for m, s in self.per_month.items()},
+                "per_node": {k: s.to_dict() for k, s in self.per_node.items()}}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> SkillSection:
+        return cls(Scores.from_dict(values["overall"]),
+                   {int(m): Scores.from_dict(s) for m, s in values["per_month"].items()},
+                   {str(k): Scores.from_dict(s) for k, s in values["per_node"].items()})
+
+
+@dataclass(frozen=True)
+class TrainingSummary:
+    """How the run was trained: the epoch whose weights were kept (counted over all stages), epochs run,
+    wall seconds of training and prediction, and the torch device."""
+
+    best_epoch: int
+    epochs_run: int
+    seconds: float
+    device: str
+
+
+@dataclass(frozen=True)
+class RunMetrics:
+    """A run's results (``metrics.json``).
+
+    Attributes:
+        test_periods: the inclusive ISO test periods the scores cover.
+        fine: scores of the fine reaches that were not held out (per node = per reach).
+        holdout: scores of the reaches of the hold-out segments, or None without a hold-out.
+        coarse: overall scores of the coarse segments (hold-out excluded), or None when the variant
+            does not predict the coarse scale.
+        training: :class:`TrainingSummary`, None until the run is saved.
+    """
+
+    test_periods: tuple[Period, ...]
+    fine: SkillSection
+    holdout: SkillSection | None = None
+    coarse: Scores | None = None
+    training: TrainingSummary | None = None
+
+    @property
+    def test_rmse(self) -> float:
+        """Overall fine-scale test RMSE of the gauged reaches, °C."""
+        return self.fine.overall.rmse
+
+    def sections(self) -> dict[str, Scores]:
+        """Overall scores by section name (``fine``, ``holdout``, ``coarse``), those present only."""
+        out = {"fine": self.fine.overall}
+        if self.holdout is not None:
+            out["holdout"] = self.holdout.overall
+        if self.coarse is not None:
+            out["coarse"] = self.coarse
+        return out
+
+    def per_reach_frame(self) -> pd.DataFrame:
+        """Test scores per reach with a test observation (index ``reach``), gauged and held-out, with a
+        bool ``holdout`` column."""
+        frames = [self.fine.per_node_frame().assign(holdout=False)]
+        if self.holdout is not None:
+            frames.append(self.holdout.per_node_frame().assign(holdout=True))
+        table = pd.concat(frames).sort_index()
+        table.index.name = "reach"
+        return table
+
+    def with_training(self, training: TrainingSummary) -> RunMetrics:
+        """A copy with ``training`` set."""
+        return replace(self, training=training)
+
+    def to_json(self) -> str:
+        """JSON text (NaN scores as null), see :meth:`from_json`."""
+        values = {"units": Scores.UNITS, "test_periods": [list(p) for p in self.test_periods],
+                  "fine": self.fine.to_dict(),
+                  "holdout": None if self.holdout is None else self.holdout.to_dict(),
+                  "coarse": None if self.coarse is None else self.coarse.to_dict(),
+                  "training": None if self.training is None else vars(self.training)}
+        return json.dumps(values, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "metrics.json") -> RunMetrics:
+        """Parse :meth:`to_json` output. Raises ValueError naming ``source`` for malformed content."""
+        try:
+            values = json.loads(text)
+            return cls(tuple((str(a), str(b)) for a, b in values["test_periods"]),
+                       SkillSection.from_dict(values["fine"]),
+                       None if values.get("holdout") is None else SkillSection.from_dict(values["holdout"]),
+                       None if values.get("coarse") is None else Scores.from_dict(values["coarse"]),
+                       None if values.get("training") is None else TrainingSummary(**values["training"]))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ValueError(f"{source}: not a msgl metrics record ({type(error).__name__}: {error})") from None
