@@ -14,19 +14,24 @@ Usage:
     python benchmarks/dashboard_speed.py [--runs-dir /tmp/msglruns] [--run NAME] [--repeats 3] [--steps 10]
         [--sessions 10] [--concurrency 5] [--screenshots DIR] [--out benchmarks/out/dashboard_speed.json]
 Needs Debian's chromium (/usr/bin/chromium) and the playwright package (no browser download).
+``--smoke`` serves the tiny test bundle (written in code) with one run trained on it, once each, so CI keeps
+the script working; its timings mean nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -43,11 +48,12 @@ TARGETS = {"first_render_s": 3.0, "date_change_s": 0.3, "load_run_s": 2.0}
 DAY_MAP = ["prediction", PARENT_SEGMENT]
 
 
-def start_server(port: int, runs_dir: Path) -> tuple[subprocess.Popen, float]:
-    """Start `msgl serve` and return it with the seconds until its port accepts connections."""
+def start_server(port: int, runs_dir: Path, data: list[str]) -> tuple[subprocess.Popen, float]:
+    """Start `msgl serve` (``data``: extra ``--data-dir``/``--cache-dir`` options) and return it with the
+    seconds until its port accepts connections."""
     start = time.perf_counter()
     server = subprocess.Popen([sys.executable, "-m", "msgl_core", "serve", "--port", str(port), "--runs-dir",
-                               str(runs_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               str(runs_dir), *data], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     while time.perf_counter() - start < 180:
         if server.poll() is not None:
             raise RuntimeError(f"msgl serve exited: {server.stderr.read() if server.stderr else ''}")
@@ -222,22 +228,28 @@ def main() -> None:
     parser.add_argument("--train-epochs", type=int, default=0,
                         help="also time date changes while another session trains this many epochs (adds a run)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/dashboard_speed.json"))
+    parser.add_argument("--smoke", action="store_true", help="the tiny test bundle, one repeat (CI)")
     args = parser.parse_args()
     problem = chromium.chromium_problem()
     if problem:
         sys.exit(f"cannot run: {problem}")
+    data: list[str] = []
+    if args.smoke:
+        data = smoke_fixture(Path(tempfile.mkdtemp(prefix="msgl-dashboard-smoke-")))
+        args.runs_dir = Path(data[-1]).parent / "runs"
+        args.repeats, args.steps, args.sessions, args.concurrency = 1, 2, 2, 2
     runs_dir = runs_root(args.runs_dir)
     runs = list_runs(runs_dir).runs
     if not runs:
         sys.exit(f"no cached runs in {runs_dir}: run `msgl train` first")
-    resources = load_resources()
+    resources = load_resources(*(data[1::2] if data else ()))
     sizes = {str(r.path): int(resources.reach_pieces["reach"].isin(open_results(r.path).reaches).sum()) for r in runs}
     run = next((r for r in runs if r.path.name == args.run), None) if args.run else min(runs, key=lambda r: sizes[str(r.path)])
     if run is None:
         sys.exit(f"no run {args.run!r} in {runs_dir}")
     port = chromium.free_port()
     url = f"http://127.0.0.1:{port}/"
-    server, startup = start_server(port, runs_dir)
+    server, startup = start_server(port, runs_dir, data)
     report: dict = {"machine": platform.platform(), "cpus": os.cpu_count(), "load_average": os.getloadavg(),
                     "run": run.path.name, "domain_pieces": sizes[str(run.path)],
                     "reach_pieces": len(resources.reach_pieces), "server_start_s": round(startup, 2)}
@@ -297,6 +309,21 @@ def main() -> None:
               f"{'each kept its own run and day' if s['all_isolated'] else 'CROSS-TALK or failure'} "
               f"in {s['total_s']} s")
     print(f"wrote {args.out}")
+
+
+def smoke_fixture(root: Path) -> list[str]:
+    """Write the tiny test bundle under ``root``, train one run on it into ``root/runs``; return the
+    ``--data-dir``/``--cache-dir`` options that serve it."""
+    atexit.register(shutil.rmtree, root, True)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from msgl_core import RunConfig, load_dataset, train_or_load
+    from tests.tiny_bundle import PERIODS, write_tiny_bundle
+
+    bundle, cache = write_tiny_bundle(root / "bundle"), root / "cache"
+    cfg = RunConfig.from_dict({"basin": "drb", "window": 20, "epochs": 1, "variant": "rgcn_fine", "device": "cpu",
+                               **PERIODS})
+    train_or_load(cfg, load_dataset(bundle, cache), runs_dir=root / "runs", progress=False)
+    return ["--data-dir", str(bundle), "--cache-dir", str(cache)]
 
 
 def _stats(values: list[float]) -> dict:

@@ -38,7 +38,7 @@ class Progress:
         epoch, epochs: last finished epoch and the planned number.
         train_loss: mean training loss of the last epoch (standardised units).
         val_rmse: validation RMSE of the last epoch, °C (NaN without validation observations).
-        best_val_rmse: best validation RMSE so far, °C.
+        best_val_rmse: validation RMSE of the epoch whose weights msgl_core keeps so far (``EpochReport.best``), °C.
         seconds: wall time since the job started, s.
         history: (epoch, train_loss, val_rmse °C) of every finished epoch.
         message: error or cancellation text ("" otherwise).
@@ -138,9 +138,7 @@ class TrainingJob:
     def _on_epoch(self, report: EpochReport) -> bool:
         with self._lock:
             p = self._progress
-            best = p.best_val_rmse
-            if math.isfinite(report.val_rmse) and not (best <= report.val_rmse):
-                best = report.val_rmse
+            best = report.val_rmse if report.best else p.best_val_rmse  # msgl_core's choice of weights
             self._progress = replace(p, status=RUNNING, epoch=report.epoch, epochs=report.epochs,
                                      train_loss=report.train_loss, val_rmse=report.val_rmse, best_val_rmse=best,
                                      history=(*p.history, (report.epoch, report.train_loss, report.val_rmse)))

@@ -8,7 +8,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -176,10 +176,11 @@ def variants(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
     """List the model variants with their data needs and citation."""
     from msgl_core.registry import get_variant, variant_names
 
-    rows = [{"name": n, "description": v.description, "citation": v.citation, "uses_fine_obs": v.uses_fine_obs,
-             "uses_coarse_obs": v.uses_coarse_obs, "uses_simulation": v.uses_simulation,
-             "stages": [s.name for s in v.stages]}
-            for n in variant_names() for v in [get_variant(n)]]
+    rows: list[dict[str, Any]] = [
+        {"name": n, "description": v.description, "citation": v.citation, "uses_fine_obs": v.uses_fine_obs,
+         "uses_coarse_obs": v.uses_coarse_obs, "uses_simulation": v.uses_simulation,
+         "stages": [s.name for s in v.stages]}
+        for n in variant_names() for v in [get_variant(n)]]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -215,7 +216,7 @@ def compare(
     """Train or load every (variant, sparsity, seed) run and tabulate test RMSE (CSV, JSON, PNG)."""
     from tqdm.auto import tqdm
 
-    from msgl_core.compare import NOT_CACHED, format_table, grid, run_grid, summarise, write_outputs
+    from msgl_core.compare import NOT_CACHED, check_domains, format_table, grid, run_grid, summarise, write_outputs
 
     overrides = {k: v for k, v in {"basin": basin, "epochs": epochs, "device": device, "threads": threads}.items()
                  if v is not None}
@@ -225,6 +226,7 @@ def compare(
         _folder_option(out, "--out")
         _folder_option(runs_dir, "--runs-dir")
         data = _load_data(data_dir, cache_dir)
+        check_domains(configs, data)
     except EXPECTED_ERRORS as error:
         _fail(error)
     failures = []

@@ -60,6 +60,12 @@ def grid(base: RunConfig, variants: Sequence[str], sparsities: Sequence[float], 
             for v in variants for r in sparsities for s in seeds]
 
 
+def check_domains(configs: Sequence[RunConfig], data: MultiscaleData) -> None:
+    """Raise ValueError if a config's basin or hold-out segments do not exist in ``data``."""
+    for basin, holdout in {(cfg.basin, cfg.holdout_segments) for cfg in configs}:
+        check_domain(data.network, basin, holdout)
+
+
 def run_grid(configs: Sequence[RunConfig], data: MultiscaleData, runs_dir: str | Path | None = None,
              scheduler: str | None = None, workers: int | None = None,
              on_result: Callable[[RunOutcome], None] | None = None, train: bool = True) -> list[RunOutcome]:
@@ -78,8 +84,7 @@ def run_grid(configs: Sequence[RunConfig], data: MultiscaleData, runs_dir: str |
     Returns outcomes in the order of ``configs``; a failed run has NaN RMSE and its error text.
     Raises ValueError before any run when a config's basin or hold-out does not exist in ``data``.
     """
-    for basin, holdout in {(cfg.basin, cfg.holdout_segments) for cfg in configs}:
-        check_domain(data.network, basin, holdout)
+    check_domains(configs, data)
     root = runs_root(runs_dir).resolve()
     fingerprint = data.path.name
     outcomes: dict[int, RunOutcome] = {}

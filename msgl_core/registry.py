@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -21,8 +21,10 @@ from msgl_core.data.dataset import Batch, PreparedData
 from msgl_core.train.steps import StepResult
 
 Builder = Callable[[PreparedData, RunConfig], nn.Module]
-Stepper = Callable[[nn.Module, Batch, torch.optim.Optimizer, RunConfig], "StepResult | None"]
-Predictor = Callable[[nn.Module, Batch], Tensor]
+# The first argument is the variant's own model class (an ``nn.Module`` subclass): typed Any, since a
+# Callable's parameters cannot be narrowed per variant.
+Stepper = Callable[[Any, Batch, torch.optim.Optimizer, RunConfig], "StepResult | None"]
+Predictor = Callable[[Any, Batch], Tensor]
 #: How a stage picks its weights: best validation RMSE on the (sparse) fine or on the coarse
 #: validation observations, or simply the last epoch (pretraining stages, as the official code does).
 Selection = Literal["fine", "coarse", "last"]

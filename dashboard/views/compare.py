@@ -167,7 +167,7 @@ class CompareRuns(TabView):
     @staticmethod
     def _summary_text(groups: list[Comparison]) -> str:
         parts = ["#### Test RMSE (°C), mean ± std over seeds, as `msgl compare` reports it",
-                 "In brackets: an MSGL variant's change against the best single-scale (fine-only) baseline at the "
+                 "In parentheses: an MSGL variant's change against the best single-scale (fine-only) baseline at the "
                  "same sparsity (negative = better)."]
         for group in groups:
             parts += ([f"**{group.label}**"] if group.label else []) + [group.markdown()]

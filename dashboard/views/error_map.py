@@ -16,6 +16,8 @@ from msgl_core import MIN_GROUP_OBS, Scores
 WIDTH, MAX_HEIGHT = 560, 640
 #: Scores shown in the hover and the table (labels and units: :attr:`msgl_core.Scores.LABELS`).
 SHOWN = ("rmse", "bias", "mae", "nse", "n_obs")
+#: Height of the table's header with wrapped score labels, px.
+HEADER_PX = 110
 #: Plain names of the sections of :meth:`msgl_core.RunMetrics.sections`.
 SECTION_NAMES = {"fine": "gauged reaches", "holdout": "hold-out reaches", "coarse": "coarse segments"}
 #: Hover number format of each shown score (Bokeh).
@@ -61,8 +63,11 @@ class ErrorMap(TabView):
             label="Metric")
         self._plot = pn.pane.HoloViews(linked_axes=False)
         self._summary = pn.pane.Markdown(sizing_mode="stretch_width")
+        # Long score labels (Scores.LABELS) wrap in narrow columns instead of widening the table.
         self._table = pn.widgets.Tabulator(pd.DataFrame(), height=560, width=470, disabled=True, selectable=1,
-                                           show_index=True, pagination=None, sizing_mode="fixed")
+                                           show_index=True, pagination=None, sizing_mode="fixed",
+                                           widths={Scores.LABELS[c]: 96 if c == "n_obs" else 72 for c in SHOWN},
+                                           configuration={"columnDefaults": {"headerWordWrap": True}})
         self._table.on_click(self._clicked_row)
         self.state.param.watch(self.refresh, ["results", "error_metric", "basemap"])
         self.refresh()
@@ -94,7 +99,7 @@ class ErrorMap(TabView):
         shown = [*SHOWN, "holdout"] if results.per_reach["holdout"].any() else list(SHOWN)
         table = results.per_reach[shown].sort_values(metric, ascending=False, key=np.abs if metric == "bias" else None)
         table = table.rename(columns=Scores.LABELS)
-        self._table.param.update(value=table.round(3), visible=True, height=min(560, 40 + 26 * len(table)),
+        self._table.param.update(value=table.round(3), visible=True, height=min(560, HEADER_PX + 26 * len(table)),
                                  formatters={Scores.LABELS[c]: {"type": "money", "precision": 2, "symbol": ""}
                                              for c in SHOWN if c != "n_obs"})
         self._plot.visible = True

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
@@ -151,9 +152,9 @@ def _open_cache(path: Path, bundle_dir: Path) -> MultiscaleData:
     try:
         for name in ("coarse.nc", "fine.nc"):
             opened.append(files.read_or_fail(path / name, "a netCDF file (processed cache)",
-                                             lambda name=name: xr.open_dataset(path / name)))
+                                             partial(xr.open_dataset, path / name)))
         segments, reaches = (files.read_or_fail(path / "network.gpkg", f"a GeoPackage with layer '{layer}'",
-                                                lambda layer=layer: gpd.read_file(path / "network.gpkg", layer=layer))
+                                                partial(gpd.read_file, path / "network.gpkg", layer=layer))
                              for layer in ("segments", "reaches"))
     except DataError:
         for ds in opened:

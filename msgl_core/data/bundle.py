@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -112,7 +113,7 @@ def read_layer(bundle: Bundle, file: str, layer: str | None = None) -> gpd.GeoDa
 
 
 def read_table(bundle: Bundle, file: str, columns: dict[str, str], layer: str | None = None,
-               **csv_options: object) -> pd.DataFrame:
+               **csv_options: Any) -> pd.DataFrame:
     """Bundle ``file`` (GeoPackage ``layer``, Parquet or CSV by its suffix), checked with
     :func:`require_columns`; of a Parquet file only ``columns`` are read.
 
@@ -247,7 +248,7 @@ def read_distance_matrix(bundle: Bundle) -> tuple[np.ndarray, np.ndarray]:
             if key not in npz.files:
                 raise DataError(DISTANCE, key, f"array missing; found {npz.files}")
             arrays[key] = read_or_fail(DISTANCE, "a plain numeric or text array (object arrays are not loaded)",
-                                       lambda key=key: npz[key], field=key)
+                                       partial(npz.__getitem__, key), field=key)
         ids = arrays["subseg_id"].astype(str)
         updown = arrays["updown"].astype(np.float64)
     if updown.shape != (len(ids), len(ids)):
@@ -322,6 +323,10 @@ def read_sntemp(bundle: Bundle) -> xr.Dataset:
         raise DataError(SNTEMP, "seg_id_nat", "duplicated segment ids")
     for name, check in (("seg_tave_air", AIR_TEMP_C), (SIMULATED_WATER_TEMP, WATER_TEMP_C)):
         var = out[name]
-        require_plausible(var.values, SNTEMP, name, check, lambda k, var=var: " ".join(
-            f"{dim}={_text(var[dim].values[i])}" for dim, i in zip(var.dims, np.unravel_index(k, var.shape))))
+        require_plausible(var.values, SNTEMP, name, check, partial(_position, var))
     return out
+
+
+def _position(var: xr.DataArray, k: int) -> str:
+    """``dim=value`` labels of flat index ``k`` of ``var``, e.g. ``time=2000-02-24 seg_id_nat=101``."""
+    return " ".join(f"{dim}={_text(var[dim].values[i])}" for dim, i in zip(var.dims, np.unravel_index(k, var.shape)))

@@ -220,10 +220,10 @@ def observation_counts(data: MultiscaleData, cfg: RunConfig) -> ObservationCount
                              train_eligible=int((days["train"][day] & inside & ~held).sum()))
 
 
-_OBSERVED: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+_OBSERVED: dict[str, tuple[np.ndarray, ...]] = {}
 
 
-def _observed_reach_days(data: MultiscaleData) -> tuple[np.ndarray, np.ndarray]:
+def _observed_reach_days(data: MultiscaleData) -> tuple[np.ndarray, ...]:
     """(day index, reach index) of every observed fine reach-day, cached per processed dataset."""
     key = str(data.path)
     if key not in _OBSERVED:

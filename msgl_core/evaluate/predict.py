@@ -63,7 +63,7 @@ def netcdf_encoding(ds: xr.Dataset) -> dict[str, dict]:
     """Compact encoding: temperatures as int16 hundredths of °C, everything zlib-compressed."""
     encoding: dict[str, dict] = {}
     for name, var in ds.data_vars.items():
-        encoding[name] = {"zlib": True, "complevel": 4}
+        encoding[str(name)] = {"zlib": True, "complevel": 4}
         if var.attrs.get("units") == "degC":
-            encoding[name].update(dtype="int16", scale_factor=SCALE_C, _FillValue=np.int16(-32768))
+            encoding[str(name)].update(dtype="int16", scale_factor=SCALE_C, _FillValue=np.int16(-32768))
     return encoding

@@ -130,6 +130,8 @@ def validation_rmse(model: torch.nn.Module, variant: Variant, batches: list[Batc
     targets; NaN if there are none."""
     model.eval()
     predict = variant.predict_fine if scale == "fine" else variant.predict_coarse
+    if predict is None:
+        raise ValueError(f"variant {variant.name!r} does not predict the {scale} scale")
     squared, count = 0.0, 0
     for b in batches:
         target = b.y_fine if scale == "fine" else b.y_coarse

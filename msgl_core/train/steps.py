@@ -6,12 +6,15 @@ The efficient step runs one coarse and one fine pass, takes each task's gradient
 parameters with ``torch.autograd.grad``, computes the weights from the shared parameters' parts and
 sets every parameter's gradient to the weighted sum (no further backward pass); ``faithful=True`` reproduces the official step (probe passes, then fresh
 forward passes: six RGCN passes per window). Unlike the official code, a window without fine
-observations still takes a step on the coarse task (docs/methods.md §6.3) in the efficient step.
+observations still takes a step on the coarse task (docs/methods.md §6.3) in the efficient step;
+such a step does not run the task-1 head (``MSGL.forward(..., interp=False)``), with the same
+losses, gradients and random draws as a full forward. Model: Fan et al., AAAI-25, arXiv:2505.01948.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -71,14 +74,17 @@ def msgl_step(model: MSGL, batch: Batch, optimizer: torch.optim.Optimizer, grad_
         return StepResult(result.loss, tuple(weights.tolist()))
     if not (has_coarse or has_fine):
         return None
-    losses = _task_losses(model(batch.x_coarse, batch.x_fine), batch, has_coarse, has_fine)
+    # Without fine targets tasks 1 and 2 have no loss: the task-1 head is skipped (same random draws);
+    # the fine pass still runs, since the fine head's BatchNorm statistics feed later predictions.
+    out = model(batch.x_coarse, batch.x_fine, interp=has_fine)
+    losses = _task_losses(out, batch, has_coarse, has_fine)
     params = [p for p in model.parameters() if p.requires_grad]
     grads = task_gradients(losses, params)
     shared = {id(p) for p in model.shared_parameters()}
     weights = mgda_weights([[g for g, p in zip(task, params) if id(p) in shared] for task in grads], losses)
     optimizer.zero_grad(set_to_none=True)
     for k, p in enumerate(params):
-        p.grad = sum(float(w) * task[k] for w, task in zip(weights, grads))
+        p.grad = cast(Tensor, sum(float(w) * task[k] for w, task in zip(weights, grads)))
     if grad_clip:
         nn.utils.clip_grad_norm_(params, grad_clip)
     optimizer.step()
@@ -90,6 +96,8 @@ def _task_losses(out: MSGLOutput, batch: Batch, coarse: bool = True, fine: bool 
     """Masked RMSE of task 0 (coarse) and tasks 1, 2 (fine), for the scales asked for."""
     losses = [masked_rmse(out.y_coarse, batch.y_coarse)] if coarse else []
     if fine:
+        if out.y_interp is None:
+            raise ValueError("the fine tasks' losses need the task-1 output: run the model with interp=True")
         losses += [masked_rmse(out.y_interp, batch.y_fine), masked_rmse(out.y_fine, batch.y_fine)]
     return losses
 

@@ -21,9 +21,7 @@ import pytest
 from dashboard import browser as chromium
 from dashboard.app import create_app
 from dashboard.resources import Resources
-from dashboard.state import run_label
-from msgl_core.config import RunConfig
-from msgl_core.runs import list_runs
+from msgl_core import RunConfig, list_runs
 
 PROBLEM = chromium.chromium_problem()
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(bool(PROBLEM), reason=f"no headless browser: {PROBLEM}")]
@@ -97,7 +95,7 @@ def test_load_a_run_move_the_date_and_open_a_reach(browser: Any, url: str, resou
     _shot(page, tmp_path, shots, "1_network")
 
     run = next(r for r in list_runs(served_runs).runs if r.config.sparsity == 0.5)
-    page.get_by_label("Cached runs").select_option(label=run_label(run))
+    page.get_by_label("Cached runs").select_option(label=run.label())
     page.get_by_role("button", name="Load", exact=True).click()
     chromium.wait_for_plot(page, "prediction", 1)  # the day map
     page.get_by_text(f"Loaded {run.config.variant}").wait_for()

@@ -1,8 +1,10 @@
-"""A run's results as the views use them: day slices, reach series, errors by month, downloads, geometry."""
+"""A run's results as the views use them: day slices, reach series, errors by month, downloads, geometry,
+and the Compare view's statistics (msgl compare's own)."""
 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -12,10 +14,25 @@ import xarray as xr
 
 from dashboard.geometry import Bounds, line_pieces, nearest_line, to_mercator
 from dashboard.resources import Resources
-from dashboard.results import open_results, per_reach_metrics
-from dashboard.views.compare import rmse_by_sparsity
+from dashboard.results import open_results
+from dashboard.views.compare import comparisons, runs_table
 from dashboard.views.reach_detail import observation_class, split_spans
-from msgl_core.runs import Run
+from msgl_core import (
+    MIN_GROUP_OBS,
+    PARENT_SEGMENT,
+    MultiscaleData,
+    Run,
+    RunConfig,
+    RunMetrics,
+    Scores,
+    SkillSection,
+    format_table,
+    grid,
+    list_runs,
+    monthly_scores,
+    run_grid,
+    summarise,
+)
 from tests.tiny_bundle import N_REACHES, TIME
 
 
@@ -47,17 +64,35 @@ def test_day_series_and_monthly_errors(tiny_run: Run) -> None:
     months = results.monthly_errors("101_1")
     assert months["month"].tolist() == list(range(1, 13))
     assert months.loc[2, "n_obs"] == 21 and months.loc[2, "rmse"] > 0  # March: the test period
+    assert list(months.columns) == ["month", *Scores.LABELS]
     with pytest.raises(KeyError, match="not in run"):
         results.reach_series("999_1")
     spans = split_spans(results.time, results.split, "val")
     assert spans == [(pd.Timestamp("2000-02-16"), pd.Timestamp("2000-03-11"))]
 
 
-def test_per_reach_metrics_match_the_run(tiny_run: Run) -> None:
-    table = per_reach_metrics(tiny_run)
-    assert table.index.tolist() == sorted(tiny_run.metrics["fine"]["per_reach"])
-    reach = table.index[0]
-    assert table.loc[reach, "rmse"] == pytest.approx(tiny_run.metrics["fine"]["per_reach"][reach]["rmse"])
+def test_reach_months_use_the_core_minimum_of_observations(tiny_run: Run) -> None:
+    """The reach panel's month table is msgl_core's: NaN below MIN_GROUP_OBS (10) test observations, not 3."""
+    results = open_results(tiny_run.path)
+    sparse = results.monthly_errors("104_1").set_index("month").loc[3]  # observed every third day: 7 test days
+    assert 3 <= sparse["n_obs"] < MIN_GROUP_OBS
+    assert np.isnan(sparse[["rmse", "mae", "bias", "nse", "kge"]].to_numpy(dtype=float)).all()
+    dense = results.monthly_errors("101_1").set_index("month").loc[3]
+    assert dense["n_obs"] >= MIN_GROUP_OBS and np.isfinite(dense["rmse"])
+    series = results.reach_series("101_1")
+    test = series[series["split"] == "test"]
+    core = monthly_scores(test["prediction"].to_numpy(), test["observed"].to_numpy(), test.index.month.to_numpy())
+    assert dense["rmse"] == core[3].rmse and dense["n_obs"] == core[3].n_obs
+    assert results.per_reach.loc["104_1", "n_obs"] == sparse["n_obs"] and np.isnan(results.per_reach.loc["104_1", "rmse"])
+
+
+def test_per_reach_scores_are_the_runs(tiny_run: Run) -> None:
+    results = open_results(tiny_run.path)
+    pd.testing.assert_frame_equal(results.per_reach, tiny_run.metrics.per_reach_frame())
+    assert results.per_reach.index.tolist() == sorted(tiny_run.metrics.fine.per_node)
+    reach = results.per_reach.index[0]
+    assert results.per_reach.loc[reach, "rmse"] == pytest.approx(tiny_run.metrics.fine.per_node[reach].rmse)
+    assert not results.held_out.any()
 
 
 def test_downloads(tiny_run: Run, resources: Resources, tmp_path: object) -> None:
@@ -68,11 +103,13 @@ def test_downloads(tiny_run: Run, resources: Resources, tmp_path: object) -> Non
         assert ds["prediction"].attrs["units"] == "degC" and ds.sizes["reach"] == N_REACHES
     csv = pd.read_csv(results.predictions_csv())
     assert len(csv) == len(TIME) * N_REACHES
-    assert list(csv.columns) == ["date", "reach", "segment", "split", "predicted_c", "observed_c", "obs_used"]
+    assert list(csv.columns) == ["date", "reach", PARENT_SEGMENT, "split", "predicted_c", "observed_c", "obs_used"]
+    assert (csv.loc[csv["reach"] == "104_2", PARENT_SEGMENT] == 104).all()
     test_csv = pd.read_csv(results.predictions_csv(test_only=True))
     assert set(test_csv["split"]) == {"test"} and len(test_csv) == 21 * N_REACHES
     metrics = pd.read_csv(results.metrics_csv(resources.reaches), index_col="reach_id")
-    assert len(metrics) == N_REACHES and metrics["n_obs"].sum() == results.metrics["n_obs"].sum() > 0
+    assert len(metrics) == N_REACHES and metrics["n_obs"].sum() == results.per_reach["n_obs"].sum() > 0
+    assert PARENT_SEGMENT in metrics and not metrics["holdout"].any()
     path = tmp_path / "m.gpkg"  # type: ignore[operator]
     path.write_bytes(results.metrics_geopackage(resources.reaches).getvalue())
     frame = gpd.read_file(path, layer="per_reach_metrics")
@@ -80,8 +117,30 @@ def test_downloads(tiny_run: Run, resources: Resources, tmp_path: object) -> Non
     assert isinstance(results.metrics_csv(resources.reaches), io.StringIO)
 
 
-def test_rmse_by_sparsity_averages_seeds() -> None:
-    table = pd.DataFrame({"variant": ["a", "a", "a", "b"], "sparsity": [0.1, 0.1, 1.0, 0.1], "rmse": [1.0, 3.0, 1.5, 2.0]})
-    summary = rmse_by_sparsity(table)
-    row = summary[(summary["variant"] == "a") & (summary["sparsity"] == 0.1)].iloc[0]
-    assert (row["mean"], row["min"], row["max"], row["count"]) == (2.0, 1.0, 3.0, 2)
+def test_compare_view_reports_what_msgl_compare_reports(runs_dir: Path, dash_data: MultiscaleData,
+                                                          base_config: RunConfig) -> None:
+    """The Compare view's table is `msgl compare`'s (run_grid over the same cache, then summarise)."""
+    runs = list_runs(runs_dir).runs
+    (group,) = comparisons(runs)
+    assert group.label == "" and len(group.runs) == 2
+    outcomes = run_grid(grid(base_config, ["rgcn_fine"], [1.0, 0.5], [1]), dash_data, runs_dir, train=False)
+    expected = summarise(outcomes)
+    pd.testing.assert_frame_equal(group.table, expected)
+    assert group.markdown() == format_table(expected)
+    assert list(runs_table(runs).columns) == list(runs[0].summary())
+
+
+def _fake_run(name: str, rmse: float, **overrides: object) -> Run:
+    cfg = RunConfig().with_overrides(**overrides)
+    scores = Scores(rmse, rmse, 0.0, 0.5, 0.5, 100)
+    return Run(Path("/runs") / name, cfg, "data", "0", RunMetrics(cfg.test_periods, SkillSection(scores, {}, {})))
+
+
+def test_compare_pools_seeds_but_not_other_settings() -> None:
+    runs = [_fake_run("a", 1.0, variant="rgcn_fine", seed=1), _fake_run("b", 3.0, variant="rgcn_fine", seed=2),
+            _fake_run("c", 5.0, variant="rgcn_fine", seed=1, epochs=2)]
+    groups = {g.label: g for g in comparisons(runs)}
+    assert set(groups) == {"epochs 2", "epochs 40"}
+    row = groups["epochs 40"].table.iloc[0]
+    assert (row["rmse_mean"], row["rmse_std"], row["n_seeds"]) == (2.0, pytest.approx(np.sqrt(2)), 2)
+    assert groups["epochs 2"].table.iloc[0]["n_seeds"] == 1

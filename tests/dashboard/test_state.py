@@ -11,13 +11,20 @@ import torch
 
 from dashboard.jobs import CANCELLED, DONE, FAILED, TrainingJob
 from dashboard.resources import Resources, resources_from_data
-from dashboard.state import UPSTREAM, AppState, RunSettings, run_label, runs_table
-from msgl_core.config import RunConfig
-from msgl_core.data import MultiscaleData
-from msgl_core.data.masking import kept_count
-from msgl_core.data.splits import period_mask
-from msgl_core.registry import variant_names
-from msgl_core.runs import METRICS, Run
+from dashboard.state import UPSTREAM, AppState, RunSettings
+from dashboard.views.compare import runs_table
+from dashboard.views.controls import RunControls
+from msgl_core import (
+    METRICS,
+    WHOLE_BASIN,
+    MultiscaleData,
+    Run,
+    RunConfig,
+    kept_count,
+    prepare,
+    split_days,
+    variant_names,
+)
 
 
 def _state(resources: Resources, base: RunConfig, runs: Path, **settings: object) -> AppState:
@@ -37,7 +44,7 @@ def test_settings_round_trip_through_run_config(base_config: RunConfig) -> None:
     assert settings.epochs == 10  # a demo trains in minutes: the base's 40 epochs are capped
     assert settings.param.variant.objects == variant_names()
     cfg = settings.to_config()
-    assert (cfg.basin, cfg.sparsity, cfg.seed, cfg.epochs, cfg.window) == ("drb", 0.25, 3, 10, 20)
+    assert (cfg.basin, cfg.sparsity, cfg.seed, cfg.epochs, cfg.window) == (WHOLE_BASIN, 0.25, 3, 10, 20)
     settings.apply_config(cfg.with_overrides(basin="104"))
     assert (settings.domain, settings.outlet, settings.basin) == (UPSTREAM, 104, "104")
 
@@ -54,18 +61,48 @@ def test_invalid_choices_are_explained_not_raised(resources: Resources, base_con
         assert "no CUDA GPU" in state.check.error
 
 
+def _trained_on(data: MultiscaleData, cfg: RunConfig) -> int:
+    """Fine targets that training gets on fit days (training and validation periods)."""
+    prepared = prepare(data, cfg)
+    days = split_days(prepared.time, cfg)
+    return int(np.isfinite(prepared.y_fine[days["train"] | days["val"]]).sum())
+
+
 def test_sparsity_shows_the_reach_days_it_keeps(resources: Resources, dash_data: MultiscaleData,
                                                 base_config: RunConfig, tmp_path: Path) -> None:
     state = _state(resources, base_config, tmp_path, sparsity=0.1)
-    time = dash_data.fine["time"].to_index()
-    fit_days = period_mask(time, (*base_config.train_periods, *base_config.val_periods))
-    observed = int(np.isfinite(dash_data.fine["water_temp_obs"].values[fit_days]).sum())
-    assert state.check.observed_reach_days == observed > 0
-    assert state.check.kept_reach_days == max(1, round(0.1 * observed))
+    counts = state.check.counts
+    assert counts is not None and counts.holdout == 0 and counts.eligible == counts.observed > 0
+    assert counts.kept == kept_count(counts.eligible, 0.1) == _trained_on(dash_data, state.check.config)
     assert state.check.n_reaches == 10
-    assert kept_count(0, 0.5) == 0 and kept_count(3, 0.001) == 1
     state.settings.param.update(domain=UPSTREAM, outlet=102)  # 102 has no site: nothing to train on
     assert state.check.n_reaches == 1 and "no fine observations" in state.check.error
+
+
+@pytest.mark.parametrize("sparsity", [1.0, 0.5])
+def test_kept_reach_days_are_counted_after_the_holdout(resources: Resources, dash_data: MultiscaleData,
+                                                       base_config: RunConfig, tmp_path: Path, sparsity: float) -> None:
+    """With a hold-out in the base config the page shows what training keeps (it once showed 94 for 24)."""
+    state = AppState(resources, base_config.with_overrides(holdout_segments=[101]), tmp_path)
+    state.settings.sparsity = sparsity
+    controls = RunControls(state=state)
+    check = state.check
+    assert check.ok and check.config.holdout_segments == (101,)
+    kept = _trained_on(dash_data, check.config)
+    assert check.counts.kept == kept > 0 and check.counts.holdout > 0
+    assert f"**{kept:,}** of {check.counts.eligible:,} observed reach-days" in controls._counts.object
+    assert check.counts.observed == check.counts.eligible + check.counts.holdout
+
+
+def test_a_holdout_outside_the_domain_is_reported_before_training(resources: Resources, base_config: RunConfig,
+                                                                  tmp_path: Path) -> None:
+    state = AppState(resources, base_config.with_overrides(holdout_segments=[999]), tmp_path)
+    assert not state.check.ok and "999" in state.check.error and state.check.counts is None
+    state.train()
+    assert state.job is None and state.alert_level == "danger" and "999" in state.alert
+    other = _state(resources, base_config.with_overrides(holdout_segments=[101]), tmp_path, domain=UPSTREAM,
+                   outlet=102)  # hold-out 101 lies outside the domain upstream of 102
+    assert "holdout segments [101] are not in basin '102'" in other.check.error
 
 
 def test_train_in_background_then_load_instead_of_training_again(resources: Resources, base_config: RunConfig,
@@ -77,6 +114,8 @@ def test_train_in_background_then_load_instead_of_training_again(resources: Reso
     _finish(state)
     assert state.progress.status == DONE and state.progress.epoch == 2
     assert len(state.progress.history) == 2 and state.progress.summary().startswith("done")
+    history = state.progress.run.history()  # the best weights are msgl_core's choice, not the page's
+    assert state.progress.best_val_rmse == pytest.approx(history.loc[history["best"], "val_rmse"].iloc[-1])
     assert state.results is not None and state.view == "day" and state.alert_level == "success"
     assert [r.path for r in state.cached_runs] == [state.results.run.path]
     assert state.check.existing == state.results.run.path
@@ -85,7 +124,8 @@ def test_train_in_background_then_load_instead_of_training_again(resources: Reso
     assert state.job is None and (state.results.run.path / METRICS).stat().st_mtime_ns == stamp
 
 
-def test_cancel_and_failure_leave_the_app_usable(resources: Resources, base_config: RunConfig, tmp_path: Path) -> None:
+def test_cancel_and_failure_leave_the_app_usable(resources: Resources, base_config: RunConfig, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     state = _state(resources, base_config, tmp_path, variant="rgcn_fine", epochs=500)
     state.train()
     state.cancel()
@@ -94,7 +134,11 @@ def test_cancel_and_failure_leave_the_app_usable(resources: Resources, base_conf
     assert state.alert_level == "warning" and state.results is None
     assert not list(tmp_path.glob(f"*/{METRICS}"))  # nothing saved as complete
 
-    broken = AppState(resources, base_config.with_overrides(holdout_segments=[999]), tmp_path)
+    def fail(*args: object, **kwargs: object) -> Run:
+        raise ValueError("no data for segment 999")
+
+    monkeypatch.setattr("dashboard.jobs.train_or_load", fail)
+    broken = AppState(resources, base_config, tmp_path)
     broken.train()
     _finish(broken)
     assert broken.progress is not None and broken.progress.status == FAILED
@@ -125,7 +169,7 @@ def test_runs_cache_listing_skips_broken_folders(resources: Resources, base_conf
                                                  tmp_path: Path) -> None:
     state = AppState(resources, base_config, runs_dir)
     assert len(state.cached_runs) == 2 and not state.skipped_runs
-    assert any(run_label(r).startswith("rgcn_fine · drb · ρ 50% · seed 1 · 2 ep · ") for r in state.cached_runs)
+    assert any(r.label().startswith("rgcn_fine · drb · ρ 50% · seed 1 · 2 ep · ") for r in state.cached_runs)
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / METRICS).write_text("{}")

@@ -15,12 +15,10 @@ from dashboard.state import VIEWS, AppState
 from dashboard.views.controls import RunControls
 from dashboard.views.day_map import DayMap
 from dashboard.views.downloads import Downloads
-from dashboard.views.reach_detail import ReachDetail
+from dashboard.views.reach_detail import ReachDetail, observation_class
 from dashboard.views.training import TrainingProgress
+from msgl_core import MIN_GROUP_OBS, PARENT_SEGMENT, SPLIT_NAMES, MultiscaleData, Run, RunConfig, train_or_load
 from msgl_core.cli import app as cli
-from msgl_core.config import RunConfig
-from msgl_core.data import MultiscaleData
-from msgl_core.runs import Run
 
 
 def _render(viewable: object) -> None:
@@ -76,6 +74,7 @@ def test_day_map_steps_through_the_record(resources: Resources, base_config: Run
     start = state.date
     day_map.step(+1)
     assert (state.date - start).days == 1 and f"{state.date:%d %b %Y}" in day_map._header.object
+    assert SPLIT_NAMES[state.results.split[state.results.day_index(state.date)]] in day_map._header.object
     day_map._step.value = 7
     day_map.step(-1)
     assert (start - state.date).days == 6
@@ -93,7 +92,14 @@ def test_reach_panel_and_downloads(resources: Resources, base_config: RunConfig,
     state.reach = "101_1"
     assert "Reach 101_1" in reach._title.object and reach._hydrograph.visible
     _render(reach)
-    assert downloads._predictions_csv().getvalue().startswith("date,reach,segment")
+    months = reach._months.object.get(0).data.set_index("month")  # the panel's test error by month
+    assert f"fewer than {MIN_GROUP_OBS} observations" in reach._months.object.opts.get().kwargs["title"]
+    assert months.loc["Mar", "n_obs"] >= MIN_GROUP_OBS and months.loc["Mar", "rmse"] > 0
+    state.reach = "104_1"  # 7 test observations: no score, as in the run's metrics
+    months = reach._months.object.get(0).data.set_index("month")
+    assert months.loc["Mar", "n_obs"] == 7 and months["rmse"].isna().all()
+    assert f"fewer than {MIN_GROUP_OBS} test observations" in reach._title.object
+    assert downloads._predictions_csv().getvalue().startswith(f"date,reach,{PARENT_SEGMENT}")
     assert downloads._metrics_gpkg().getvalue()[:16].startswith(b"SQLite format 3")
 
 
@@ -125,3 +131,25 @@ def test_bad_data_location_shows_a_message(tmp_path: Path) -> None:
 def test_cli_has_serve(args: list[str]) -> None:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0 and "--port" in result.output and "--address" in result.output
+
+
+def test_a_holdout_run_labels_withheld_observations_as_held_out(resources: Resources, dash_data: MultiscaleData,
+                                                                base_config: RunConfig, tmp_path: Path) -> None:
+    """Observations of hold-out reaches are withheld by the hold-out, not by the sparsity mask."""
+    run = train_or_load(base_config.with_overrides(variant="rgcn_fine", holdout_segments=[104]), dash_data,
+                        runs_dir=tmp_path, progress=False)
+    state = AppState(resources, base_config, tmp_path)
+    day_map, reach = DayMap(state=state), ReachDetail(state=state)
+    assert state.load(run.path)
+    results = state.results
+    assert results.is_held_out("104_1") and not results.is_held_out("101_1")
+    classes = observation_class(results.reach_series("104_1"), held_out=True)
+    assert set(classes) == {"held out", "test"}
+    state.reach = "104_1"
+    assert "hold-out reach" in reach._title.object
+    state.date = results.time[0]  # a training day: 104_1 is observed
+    state.view = "day"
+    status = day_map._points(state.date).set_index("reach")["status"]
+    assert status["104_1"].startswith("withheld: hold-out reach") and status["101_1"].startswith("used")
+    frame = results.metrics_frame(resources.reaches)
+    assert frame.loc[frame[PARENT_SEGMENT] == 104, "holdout"].all() and not frame.loc["101_1", "holdout"]

@@ -115,7 +115,7 @@ VALUE_CASES: dict[str, tuple[Corruption, str]] = {
     ),
     "near-freezing water temperature in °F (every value inside the °C range)": (
         _edit_sntemp("seg_tave_water", lambda t: t.clip(0, 7) * 1.8 + 32),
-        r"field 'seg_tave_water': expected .*record mean at most 30\); found mean 3\d\.\d\d, range 32\.00\.\.44\.60 "
+        r"field 'seg_tave_water': expected .*record mean at most 30\); found mean 4\d\.\d\d, range \d\d\.\d\d\.\.44\.60 "
         r"\(wrong units, °F\?\)$",
     ),
     "duplicated site-day observations": (

@@ -7,9 +7,11 @@ with c0 = {0}, c1 = {1}, c2 = {2, 3, 4} (outlet reach 4).
 import numpy as np
 import pytest
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from msgl_core.graph import mixed_matrix, to_sparse, updown_adjacency
 from msgl_core.models import MSGL, MSGLOutput
+from msgl_core.models.msgl import _self_attend
 from tests.graphs import INF
 from tests.graphs import Y_UPDOWN as FINE_UPDOWN
 
@@ -105,6 +107,77 @@ def test_forward_equals_the_three_task_methods() -> None:
     torch.testing.assert_close(out.y_coarse, y_coarse)
     torch.testing.assert_close(out.y_interp, y_interp)
     torch.testing.assert_close(out.y_fine, model.forward_fine(x_fine, h_mixed))
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_forward_without_task1_changes_no_other_output(train: bool) -> None:
+    """``interp=False`` skips the task-1 head only; in training mode it draws the same random numbers."""
+    model = build().train(train)
+    x_coarse, x_fine = inputs()
+    torch.manual_seed(7)
+    full = model(x_coarse, x_fine)
+    after_full = torch.get_rng_state()
+    model = build().train(train)  # fresh BatchNorm statistics
+    torch.manual_seed(7)
+    lean = model(x_coarse, x_fine, interp=False)
+    assert lean.y_interp is None
+    assert torch.equal(torch.get_rng_state(), after_full)
+    for name in ("y_coarse", "y_fine", "h_mixed"):
+        torch.testing.assert_close(getattr(lean, name), getattr(full, name), rtol=0, atol=0)
+
+
+def test_skipping_the_task1_head_never_runs_its_attention() -> None:
+    model = build().train()
+    calls: list[str] = []
+    for name in ("local_attention", "interaction_attention", "local_norm", "output"):
+        getattr(model.interp_head, name).register_forward_pre_hook(lambda module, args, name=name: calls.append(name))
+    model(*inputs(), interp=False)
+    assert calls == []
+    model(*inputs())
+    assert "local_norm" in calls and "output" in calls
+
+
+@pytest.mark.parametrize(("heads", "block"), [(1, 64), (2, 64), (4, 64), (4, 2)])
+def test_attention_matches_multihead_attention_forward(heads: int, block: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The blocked, zero-padded SDPA path equals ``nn.MultiheadAttention``'s own forward, values and
+    gradients (block 2: the 5 reaches run as blocks of 2, 2 and 1)."""
+    monkeypatch.setattr("msgl_core.models.msgl._ATTENTION_BLOCK", block)
+    attention = torch.nn.MultiheadAttention(HIDDEN, heads, batch_first=True)
+    with torch.no_grad():
+        attention.in_proj_bias.uniform_(-0.5, 0.5)  # the module initialises biases to zero
+        attention.out_proj.bias.uniform_(-0.5, 0.5)
+    x = torch.randn(N_FINE, DAYS, HIDDEN, requires_grad=True)
+    weight = torch.randn(N_FINE, DAYS, HIDDEN)
+    expected = attention(x, x, x, need_weights=False)[0]
+    got = _self_attend(attention, x)
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
+    params = [x, *attention.parameters()]
+    grads_expected = torch.autograd.grad((expected * weight).sum(), params)
+    grads_got = torch.autograd.grad((got * weight).sum(), params)
+    for g, e in zip(grads_got, grads_expected):
+        torch.testing.assert_close(g, e, atol=1e-5, rtol=1e-5)
+    attention.eval()  # the module's inference fast path
+    with torch.no_grad():
+        torch.testing.assert_close(_self_attend(attention, x), attention(x, x, x, need_weights=False)[0],
+                                   atol=1e-6, rtol=1e-5)
+
+
+def test_attention_gradients_with_the_math_kernel_over_head_width_days() -> None:
+    """The fallback kernel saves (nodes, heads, time, time) weights; at 16 days they have the shape of
+    the padded inputs and must not lose columns."""
+    attention = torch.nn.MultiheadAttention(HIDDEN, 2, batch_first=True)
+    x = torch.randn(N_FINE, 16, HIDDEN, requires_grad=True)
+    weight = torch.randn(N_FINE, 16, HIDDEN)
+    params = [x, *attention.parameters()]
+    expected = torch.autograd.grad((attention(x, x, x, need_weights=False)[0] * weight).sum(), params)
+    with sdpa_kernel(SDPBackend.MATH):
+        got = torch.autograd.grad((_self_attend(attention, x) * weight).sum(), params)
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g, e, atol=1e-5, rtol=1e-5)
+    attention.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(_self_attend(attention, x), attention(x, x, x, need_weights=False)[0],
+                                   atol=1e-6, rtol=1e-5)
 
 
 def test_sparse_graphs_match_dense_graphs() -> None:

@@ -51,7 +51,12 @@ class TestRGCNLayer:
         torch.testing.assert_close(layer(x, adjacency), reference_forward(layer, x, adjacency))
 
     @pytest.mark.parametrize("layout", ["csr", "coo"])
-    def test_sparse_and_dense_adjacency_agree_on_outputs_and_gradients(self, layout: str) -> None:
+    @pytest.mark.parametrize("dense_up_to", [0, NODES], ids=["sparse-product", "densified"])
+    def test_sparse_and_dense_adjacency_agree_on_outputs_and_gradients(
+        self, layout: str, dense_up_to: int, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A sparse graph gives the dense graph's results, whether propagated sparse or made dense."""
+        monkeypatch.setattr("msgl_core.models.rgcn_layer.DENSE_GRAPH_NODES", dense_up_to)
         layer = layer_with_random_biases()
         dense = dense_adjacency()
         sparse = to_sparse(dense.numpy()) if layout == "csr" else dense.to_sparse()
