@@ -17,6 +17,8 @@ from bokeh.core.validation.warnings import FIXED_SIZING_MODE
 from bokeh.document import Document
 from panel.viewable import Viewer
 
+from dashboard import share
+from dashboard.design import TEMPLATE_OPTIONS
 from dashboard.resources import Resources, load_resources
 from dashboard.state import VIEWS, AppState
 from dashboard.views.compare import CompareRuns
@@ -24,6 +26,7 @@ from dashboard.views.controls import RunControls
 from dashboard.views.day_map import DayMap
 from dashboard.views.downloads import Downloads
 from dashboard.views.error_map import ErrorMap
+from dashboard.views.management import ManagementMap
 from dashboard.views.network_map import NetworkMap
 from dashboard.views.reach_detail import ReachDetail
 from dashboard.views.run_picker import RunPicker
@@ -35,7 +38,8 @@ log = logging.getLogger(__name__)
 # Maps set their frame size (equal x/y scale) rather than the figure's; Bokeh's warning about that is noise.
 silence(FIXED_SIZING_MODE, True)
 TITLE = "MSGL · Delaware River Basin stream temperature"
-TAB_TITLES = {"network": "Network", "day": "Day map", "errors": "Errors", "compare": "Compare", "downloads": "Download"}
+TAB_TITLES = {"network": "Network", "day": "Day map", "errors": "Errors", "compare": "Compare",
+              "management": "Days above 20/25 °C", "downloads": "Download"}
 
 
 def _report_exception(error: BaseException) -> None:
@@ -51,27 +55,49 @@ def _extension() -> None:
 
 
 def create_app(resources: Resources | None = None, base: RunConfig | None = None, runs_dir: str | Path | None = None,
-               data_dir: str | Path | None = None, cache_dir: str | Path | None = None) -> pn.template.BaseTemplate:
+               data_dir: str | Path | None = None, cache_dir: str | Path | None = None,
+               comparisons_dir: str | Path | None = None) -> pn.template.BaseTemplate:
     """The page of one browser session: fresh :class:`AppState` and views over shared read-only resources.
 
     Args:
         resources: preloaded data (default: :func:`load_resources` of ``data_dir``/``cache_dir``, cached per process).
         base: config the run settings start from (default: msgl_core's defaults with 10 epochs).
         runs_dir: the run cache (default: ``$MSGL_RUNS_DIR``, else ``./runs``).
+        comparisons_dir: ``msgl compare`` outputs (default: ``$MSGL_COMPARISONS_DIR``, else ``./comparisons``).
     """
     _extension()
     try:
         resources = resources or load_resources(None if data_dir is None else str(data_dir),
                                                 None if cache_dir is None else str(cache_dir))
-        state = AppState(resources, base, runs_dir)
+        state = AppState(resources, base, runs_dir,
+                         comparisons_dir=None if comparisons_dir is None else Path(comparisons_dir))
     except (OSError, ValueError) as error:
         log.exception("dashboard could not start")
-        return pn.template.FastListTemplate(title=TITLE, main=[pn.pane.Alert(
+        return pn.template.FastListTemplate(title=TITLE, **TEMPLATE_OPTIONS, main=[pn.pane.Alert(
             f"**The dashboard could not load the DRB data.** {error}  \nSee the README (data) and `msgl data info`.",
             alert_type="danger")])
     if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
-        pn.state.on_session_destroyed(lambda context: state.cancel())
+        pn.state.on_session_destroyed(lambda context: state.leave())
+        _share_url(state)
     return Dashboard(state=state).template()
+
+
+def _share_url(state: AppState) -> None:
+    """Restore the session from the page's URL (a shared link, a reload, a theme change), then keep the URL
+    up to date with the session's choices (see :mod:`dashboard.share`)."""
+    location = pn.state.location
+    if location is None:
+        return
+    problems = share.restore(state, share.raw_query(location.search))
+    if problems:
+        state.say("Some choices of this link could not be restored: " + "; ".join(problems), "warning")
+
+    def push(*events: object) -> None:
+        location.search = share.query_text(location.search, share.url_query(state))
+
+    for target, names in share.watched(state):
+        target.param.watch(push, names)
+    push()
 
 
 class Dashboard(Viewer):
@@ -85,9 +111,10 @@ class Dashboard(Viewer):
         self.alert = pn.pane.Alert(state.param.alert, alert_type=state.param.alert_level,
                                    visible=state.param.alert.rx.bool(), sizing_mode="stretch_width")
         self.views = {"network": NetworkMap(state=state), "day": DayMap(state=state), "errors": ErrorMap(state=state),
-                      "compare": CompareRuns(state=state), "downloads": Downloads(state=state)}
+                      "compare": CompareRuns(state=state), "management": ManagementMap(state=state),
+                      "downloads": Downloads(state=state)}
         self.tabs = pn.Tabs(*[(TAB_TITLES[key], self.views[key]) for key in VIEWS], dynamic=True,
-                            sizing_mode="stretch_width")
+                            active=VIEWS.index(state.view), sizing_mode="stretch_width")
         self.tabs.param.watch(lambda event: setattr(state, "view", VIEWS[event.new]), "active")
         state.param.watch(self._show_tab, "view")
         self.reach = ReachDetail(state=state)
@@ -103,7 +130,8 @@ class Dashboard(Viewer):
 
     def template(self) -> pn.template.BaseTemplate:
         """The page as a Panel template."""
-        return pn.template.FastListTemplate(title=TITLE, sidebar=self.sidebar, main=[self.probe, self.alert, self.tabs, self.reach],
+        return pn.template.FastListTemplate(title=TITLE, **TEMPLATE_OPTIONS, sidebar=self.sidebar,
+                                           main=[self.probe, self.alert, self.tabs, self.reach],
                                            sidebar_width=380, main_layout=None, accent="#1f4e79")
 
     def __panel__(self) -> pn.viewable.Viewable:
@@ -112,16 +140,17 @@ class Dashboard(Viewer):
 
 def serve(port: int = 5006, address: str = "127.0.0.1", show: bool = False, runs_dir: str | Path | None = None,
           data_dir: str | Path | None = None, cache_dir: str | Path | None = None, base: RunConfig | None = None,
-          threaded: bool = False) -> object:
+          threaded: bool = False, comparisons_dir: str | Path | None = None) -> object:
     """Serve the dashboard with a Bokeh/Panel server (blocks unless ``threaded``; returns the server).
 
     The data is loaded once before the server starts, so the first page opens quickly.
     """
     resources = load_resources(None if data_dir is None else str(data_dir), None if cache_dir is None else str(cache_dir))
-    create_app(resources=resources, base=base, runs_dir=runs_dir).server_doc(Document())  # warm-up: imports, caches
+    page = create_app(resources=resources, base=base, runs_dir=runs_dir, comparisons_dir=comparisons_dir)
+    page.server_doc(Document())  # warm-up: imports, caches
     origins = sorted({f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"})
     def app() -> pn.template.BaseTemplate:  # a function: Panel calls it once per browser session
-        return create_app(resources=resources, base=base, runs_dir=runs_dir)
+        return create_app(resources=resources, base=base, runs_dir=runs_dir, comparisons_dir=comparisons_dir)
 
     return pn.serve({"/": app}, port=port, address=address, show=show, title=TITLE, websocket_origin=origins,
                     threaded=threaded, start=True)

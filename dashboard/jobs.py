@@ -1,9 +1,16 @@
 """Background training: a worker thread that only records progress; the page polls it.
 
 The worker calls :func:`msgl_core.train_or_load` with a callback that stores each epoch's
-report in a lock-protected :class:`TrainingJob` and returns False once the job is cancelled (the
-loop then stops after the current epoch). It never touches widgets: the session polls
-:meth:`TrainingJob.progress` from a periodic callback (see :class:`dashboard.state.AppState`).
+report in a lock-protected :class:`TrainingJob`, and a stop check that msgl_core asks before every
+training window, so a cancel takes effect within one step (not at the end of the epoch). It never
+touches widgets: the session polls :meth:`TrainingJob.progress` from a periodic callback (see
+:class:`dashboard.state.AppState`).
+
+Jobs belong to the server, not to a page: :func:`start_or_follow` starts a training or, when one
+with the same run folder is already running (a reloaded page, a second tab, another user), makes
+the session follow that one. A closed or reloaded page stops following (:meth:`TrainingJob.leave`)
+but the training goes on and its run is cached, so the reloaded page finds it again
+(:func:`running_job`). Cancelling stops the training only when no other session follows it.
 
 Trainings of all sessions of a server share one slot (:func:`training_slot`), so a second
 training waits ("queued") instead of halving the speed of both on a small CPU, and two sessions
@@ -40,9 +47,11 @@ class Progress:
         val_rmse: validation RMSE of the last epoch, °C (NaN without validation observations).
         best_val_rmse: validation RMSE of the epoch whose weights msgl_core keeps so far (``EpochReport.best``), °C.
         seconds: wall time since the job started, s.
-        history: (epoch, train_loss, val_rmse °C) of every finished epoch.
-        message: error or cancellation text ("" otherwise).
+        history: (epoch, train_loss, val_rmse °C, stage) of every finished epoch.
+        message: error or cancellation text; for a finished run, a note when a cancel came too late
+            or when the run had been trained elsewhere meanwhile ("" otherwise).
         run: the finished run (status done).
+        stage: name of the training stage of the last epoch (see :class:`msgl_core.Stage`).
     """
 
     status: str = QUEUED
@@ -52,9 +61,10 @@ class Progress:
     val_rmse: float = math.nan
     best_val_rmse: float = math.nan
     seconds: float = 0.0
-    history: tuple[tuple[int, float, float], ...] = ()
+    history: tuple[tuple[int, float, float, str], ...] = ()
     message: str = ""
     run: Run | None = None
+    stage: str = ""
 
     @property
     def finished(self) -> bool:
@@ -67,7 +77,9 @@ class Progress:
             return "queued: waiting for another training on this server to finish"
         if self.status == PREPARING:
             return f"preparing data · {self.seconds:.0f} s"
-        parts = [f"epoch {self.epoch}/{self.epochs}"]
+        if self.status == DONE and self.epoch == 0:
+            return f"done: {self.message or 'loaded the cached run'}"
+        parts = [f"epoch {self.epoch}/{self.epochs}" + (f" ({self.stage})" if self.stage else "")]
         if math.isfinite(self.train_loss):
             parts.append(f"loss {self.train_loss:.3f}")
         if math.isfinite(self.val_rmse):
@@ -82,19 +94,65 @@ def training_slot() -> threading.Semaphore:
     return pn.state.as_cached("msgl-dashboard-training-slot", threading.BoundedSemaphore, value=1)
 
 
+class _Registry:
+    """The server's unfinished jobs by run folder (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.jobs: dict[Path, TrainingJob] = {}
+
+
+def _registry() -> _Registry:
+    return pn.state.as_cached("msgl-dashboard-jobs", _Registry)
+
+
+def running_jobs() -> list[TrainingJob]:
+    """The server's unfinished trainings, oldest first (every session's, and those no page follows)."""
+    registry = _registry()
+    with registry.lock:
+        return [job for job in registry.jobs.values() if not job.progress().finished]
+
+
+def running_job(path: Path) -> TrainingJob | None:
+    """The server's unfinished training of the run folder ``path``, if any."""
+    return next((job for job in running_jobs() if job.path == path), None)
+
+
+def start_or_follow(cfg: RunConfig, data: MultiscaleData, path: Path,
+                    runs_dir: Path | None = None) -> tuple[TrainingJob, bool]:
+    """Follow the server's running training of ``path`` (the run folder of ``cfg``), else start one.
+
+    Returns the job and whether it was started (False: an existing one is followed).
+    """
+    registry = _registry()
+    with registry.lock:
+        job = registry.jobs.get(path)
+        if job is not None and not job.progress().finished:
+            job.follow()
+            return job, False
+        job = TrainingJob(cfg, data, path, runs_dir)
+        registry.jobs[path] = job
+    return job.start(), True
+
+
 @dataclass(eq=False)
 class TrainingJob:
-    """Train (or load) ``cfg`` on ``data`` in a daemon thread; thread-safe progress and cancel.
+    """Train (or load) ``cfg`` on ``data`` in a daemon thread; thread-safe progress, followers and cancel.
+
+    Use :func:`start_or_follow` rather than starting one directly, so that a run folder has one job.
 
     Attributes:
         cfg: the run config to train.
         data: the processed dataset.
+        path: the run folder (:func:`msgl_core.run_path` of ``cfg``).
         runs_dir: the run cache folder (see :func:`msgl_core.runs_root`).
     """
 
     cfg: RunConfig
     data: MultiscaleData
+    path: Path
     runs_dir: Path | None = None
+    _followers: int = field(default=1, init=False)
     _progress: Progress = field(default_factory=Progress, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _cancel: threading.Event = field(default_factory=threading.Event, init=False)
@@ -110,9 +168,34 @@ class TrainingJob:
         self._thread.start()
         return self
 
-    def cancel(self) -> None:
-        """Ask the job to stop: at once when queued, else after the current epoch."""
-        self._cancel.set()
+    def follow(self) -> None:
+        """One more session shows this job."""
+        with self._lock:
+            self._followers += 1
+
+    def leave(self) -> None:
+        """A session stops showing this job (page closed or reloaded); the training goes on."""
+        with self._lock:
+            self._followers = max(self._followers - 1, 0)
+
+    @property
+    def followers(self) -> int:
+        """How many sessions show this job."""
+        with self._lock:
+            return self._followers
+
+    def cancel(self) -> bool:
+        """Stop following; stop the training too unless other sessions follow it. Returns whether it stops.
+
+        A stopping training ends before its next training window (within one step) or, while
+        queued, at once; once every epoch has finished, the run is kept.
+        """
+        with self._lock:
+            self._followers = max(self._followers - 1, 0)
+            alone = self._followers == 0
+        if alone:
+            self._cancel.set()
+        return alone
 
     @property
     def cancelling(self) -> bool:
@@ -139,9 +222,9 @@ class TrainingJob:
         with self._lock:
             p = self._progress
             best = report.val_rmse if report.best else p.best_val_rmse  # msgl_core's choice of weights
-            self._progress = replace(p, status=RUNNING, epoch=report.epoch, epochs=report.epochs,
+            self._progress = replace(p, status=RUNNING, epoch=report.epoch, epochs=report.epochs, stage=report.stage,
                                      train_loss=report.train_loss, val_rmse=report.val_rmse, best_val_rmse=best,
-                                     history=(*p.history, (report.epoch, report.train_loss, report.val_rmse)))
+                                     history=(*p.history, (report.epoch, report.train_loss, report.val_rmse, report.stage)))
         return not self._cancel.is_set()
 
     def _work(self, slot: threading.Semaphore) -> None:
@@ -154,8 +237,13 @@ class TrainingJob:
                 self._finish(CANCELLED, "cancelled before training started")
                 return
             self._update(status=PREPARING)
-            run = train_or_load(self.cfg, self.data, runs_dir=self.runs_dir, callback=self._on_epoch, progress=False)
-            self._finish(DONE, "", run)
+            run = train_or_load(self.cfg, self.data, runs_dir=self.runs_dir, callback=self._on_epoch, progress=False,
+                                stop=self._cancel.is_set)
+            epochs = self.progress().epoch
+            note = ("the run was trained meanwhile by another process; loaded it" if epochs == 0 else
+                    "every epoch had finished when the cancel came, so the run was kept"
+                    if self._cancel.is_set() else "")
+            self._finish(DONE, note, run)
         except RuntimeError as error:
             self._finish(CANCELLED if self._cancel.is_set() else FAILED, str(error))
         except Exception as error:  # noqa: BLE001 - any failure is reported in the page, never raised
@@ -167,3 +255,7 @@ class TrainingJob:
     def _finish(self, status: str, message: str, run: Run | None = None) -> None:
         seconds = time.perf_counter() - self._start
         self._update(status=status, message=message, run=run, seconds=seconds)
+        registry = _registry()
+        with registry.lock:
+            if registry.jobs.get(self.path) is self:
+                del registry.jobs[self.path]

@@ -10,6 +10,7 @@ import io
 import tempfile
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import geopandas as gpd
@@ -25,6 +26,8 @@ from msgl_core import (
     REACH,
     TIME,
     Run,
+    anomaly,
+    climatology,
     is_complete,
     load_run,
     monthly_scores,
@@ -33,6 +36,18 @@ from msgl_core import (
 
 #: Predictions up to this size (bytes in memory) are loaded eagerly; bigger ones stay lazy on disk.
 EAGER_BYTES = 150_000_000
+#: Days sampled from the record for colour ranges (the whole record's, and each calendar month's).
+RANGE_SAMPLE_DAYS = 1200
+
+
+def percentile_range(values: np.ndarray, low: float = 2, high: float = 98) -> tuple[float, float]:
+    """A colour range (°C): the ``low``–``high`` percentiles of the finite ``values``, widened to whole degrees
+    and at least 1 °C wide; (0, 30) when no value is finite."""
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return 0.0, 30.0
+    bottom, top = np.percentile(finite, [low, high])
+    return float(np.floor(bottom)), float(np.ceil(max(top, bottom + 1)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +85,28 @@ class RunResults:
         """Position on :attr:`time` of ``date`` (clipped to the record)."""
         position = int(self.time.searchsorted(pd.Timestamp(date)))
         return min(max(position, 0), len(self.time) - 1)
+
+    @cached_property
+    def climatology(self) -> xr.DataArray:
+        """(dayofyear, reach) °C: each reach's day-of-year climatology of this run's predictions over the whole
+        record (:func:`msgl_core.climatology`, 15-day window), computed on first use and kept with the run."""
+        return climatology(self.predictions["prediction"])
+
+    @cached_property
+    def month_clims(self) -> dict[int, tuple[float, float]]:
+        """Calendar month (1–12) → colour range (°C) of its predictions over the record: the 2nd–98th
+        percentile (:func:`percentile_range`) of up to :data:`RANGE_SAMPLE_DAYS` evenly spaced days."""
+        days = np.arange(0, len(self.time), max(1, len(self.time) // RANGE_SAMPLE_DAYS))
+        sample = self.predictions["prediction"].isel({TIME: days}).values
+        months = self.time[days].month
+        return {m: percentile_range(sample[months == m]) for m in range(1, 13)}
+
+    def day_anomaly(self, date: object) -> pd.DataFrame:
+        """One day's ``prediction`` and ``observed`` minus each reach's :attr:`climatology` on that calendar day, °C."""
+        ds = self.predictions.isel({TIME: [self.day_index(date)]})
+        return pd.DataFrame({name: anomaly(ds[variable], self.climatology).values[0]
+                             for name, variable in (("prediction", "prediction"), ("observed", "water_temp_obs"))},
+                            index=self.reaches)
 
     def day(self, date: object) -> pd.DataFrame:
         """One day on every reach: ``prediction``, ``observed``, ``difference`` (predicted − observed), °C, and ``used`` (bool)."""
@@ -181,9 +218,7 @@ def _open(path: str, stamp: float) -> RunResults:
             predictions = loaded
     time = pd.DatetimeIndex(predictions[TIME].values)
     sample = predictions["prediction"].isel({TIME: slice(None, None, max(1, len(time) // 400))}).values
-    finite = sample[np.isfinite(sample)]
-    low, high = (np.percentile(finite, [1, 99]) if finite.size else (0.0, 30.0))
-    clim = (float(np.floor(low)), float(np.ceil(max(high, low + 1))))
+    clim = percentile_range(sample, 1, 99)
     held_out = np.isin(predictions[PARENT_SEGMENT].values, run.config.holdout_segments)
     return RunResults(run, predictions, pd.Index(predictions[REACH].values.astype(str)), time,
                       split_labels(time, run.config), run.metrics.per_reach_frame(), clim, held_out)

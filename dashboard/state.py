@@ -19,7 +19,7 @@ from pathlib import Path
 
 import param
 
-from dashboard.jobs import FINISHED, Progress, TrainingJob
+from dashboard.jobs import FINISHED, Progress, TrainingJob, running_job, start_or_follow
 from dashboard.resources import Resources
 from dashboard.results import RunResults, open_results
 from msgl_core import (
@@ -45,7 +45,11 @@ UPSTREAM = "upstream"
 SPARSITY_STEPS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 #: Epochs used when the base config asks for more: a demo trains in minutes on a CPU.
 DEMO_EPOCHS = 10
-VIEWS = ("network", "day", "errors", "compare", "downloads")
+VIEWS = ("network", "day", "errors", "compare", "management", "downloads")
+#: Colour scales of the day map (:attr:`AppState.color_scale`).
+COLOR_SCALES = ("day", "season", "record", "anomaly")
+#: Water temperatures (°C) whose exceedance days the Management tab counts.
+HEAT_THRESHOLDS = (20.0, 25.0)
 ALERT_LEVELS = ("info", "success", "warning", "danger")
 
 
@@ -135,6 +139,7 @@ class SettingsCheck:
         counts: the domain's observed fine reach-days on fit days, after the hold-out and the
             sparsity mask, exactly as training uses them (:func:`msgl_core.observation_counts`);
             None when the settings are invalid.
+        training: the server's running training of this config, if any (Train then follows it).
     """
 
     config: RunConfig | None
@@ -143,6 +148,7 @@ class SettingsCheck:
     n_segments: int = 0
     n_reaches: int = 0
     counts: ObservationCounts | None = None
+    training: TrainingJob | None = None
 
     @property
     def ok(self) -> bool:
@@ -161,10 +167,15 @@ class AppState(param.Parameterized):
     settings = param.ClassSelector(class_=RunSettings, instantiate=False, doc="Choices for the next run.")
     runs_dir = param.ClassSelector(class_=Path, default=None, allow_None=True,
                                    doc="Run cache folder (None: $MSGL_RUNS_DIR, else ./runs).")
+    comparisons_dir = param.ClassSelector(class_=Path, default=None, allow_None=True,
+                                          doc="Folder of `msgl compare` outputs, one subfolder per basin "
+                                              "(None: $MSGL_COMPARISONS_DIR, else ./comparisons).")
     check = param.ClassSelector(class_=SettingsCheck, instantiate=False,
                                 doc="Validation of `settings`: config, error, existing run, reach-day counts.")
     results = param.ClassSelector(class_=RunResults, default=None, allow_None=True, instantiate=False,
                                   doc="The current run with its predictions (None before a run is loaded).")
+    run_name = param.String(default=None, allow_None=True,
+                            doc="Folder name of the current run in the run cache (None before a run is loaded).")
     date = param.Date(default=None, allow_None=True, doc="Day shown on the day maps.")
     reach = param.String(default=None, allow_None=True, doc="Selected reach id ('{seg_id_nat}_{k}') for the reach panel.")
     clicked_segment = param.Integer(default=None, allow_None=True,
@@ -176,6 +187,17 @@ class AppState(param.Parameterized):
     show_sites = param.Boolean(default=True, doc="Draw observation sites, reservoirs and dams on the network map.")
     error_metric = param.Selector(default="rmse", objects=["rmse", "bias", "mae"],
                                   doc="Per-reach test metric of the error maps (°C).")
+    color_scale = param.Selector(
+        default="day", objects=list(COLOR_SCALES),
+        doc="Colour scale of the day map: 'day' (the day's 2nd–98th percentile of predictions), 'season' (the "
+            "calendar month's over the record), 'record' (the whole record's), or 'anomaly' (predicted minus the "
+            "reach's day-of-year climatology of the run's predictions, diverging).")
+    season_months = param.ListSelector(default=[6, 7, 8], objects=list(range(1, 13)),
+                                       doc="Calendar months (1–12) of the season counted on the Management tab.")
+    season_year = param.Integer(default=None, allow_None=True,
+                                doc="Calendar year counted on the Management tab (None: every year of the record).")
+    heat_threshold = param.Selector(default=HEAT_THRESHOLDS[0], objects=list(HEAT_THRESHOLDS),
+                                    doc="Water temperature (°C) whose days above colour the Management map.")
     cached_runs = param.List(default=[], item_type=Run, doc="Complete runs in the run cache, newest first.")
     skipped_runs = param.List(default=[], item_type=str, doc="Run folders that could not be read (with the reason).")
     job = param.ClassSelector(class_=TrainingJob, default=None, allow_None=True, instantiate=False,
@@ -224,6 +246,8 @@ class AppState(param.Parameterized):
 
     def _recheck(self, *events: object) -> None:
         self.check = self.check_settings()
+        if self.job is None and self.check.training is not None:  # e.g. this page was reloaded while it trains
+            self.follow(self.check.training)
 
     def check_settings(self) -> SettingsCheck:
         """Validate :attr:`settings` and count the domain's reaches and reach-days (never raises).
@@ -237,18 +261,32 @@ class AppState(param.Parameterized):
             segments = self.resources.domain_segments(cfg.basin)
         except ValueError as error:
             return SettingsCheck(None, str(error))
-        size = {"n_segments": len(segments),
-                "n_reaches": int(self.resources.reaches[PARENT_SEGMENT].isin(segments).sum()), "counts": counts}
         existing = run_path(cfg, self.resources.data.path.name, self.runs_dir)
-        existing_path = existing if is_complete(existing) else None
+        found = {"existing": existing if is_complete(existing) else None, "n_segments": len(segments),
+                 "n_reaches": int(self.resources.reaches[PARENT_SEGMENT].isin(segments).sum()), "counts": counts,
+                 "training": running_job(existing)}
         if cfg.device == "cuda" and not cuda_available():
-            return SettingsCheck(cfg, "no CUDA GPU is available on this server; choose auto or CPU", existing_path,
-                                 **size)
-        if existing_path is None and counts.train_eligible == 0:
+            return SettingsCheck(cfg, "no CUDA GPU is available on this server; choose auto or CPU", **found)
+        if found["existing"] is None and found["training"] is None and counts.train_eligible == 0:
             held = " outside the hold-out" if cfg.holdout_segments else ""
             return SettingsCheck(cfg, f"domain {cfg.basin!r} has no fine observations{held} in the training periods; "
-                                      "choose a larger domain", None, **size)
-        return SettingsCheck(cfg, "", existing_path, **size)
+                                      "choose a larger domain", **found)
+        return SettingsCheck(cfg, "", **found)
+
+    def set_number(self, name: str, value: float | None) -> str:
+        """Set the whole-number setting ``name`` (``seed``, ``epochs`` or ``threads``) to a typed ``value``.
+
+        Returns "" when set, else why it was refused (not a whole number, or outside the setting's
+        bounds); a refused value leaves the setting as it was.
+        """
+        setting = self.settings.param[name]
+        low, high = setting.bounds
+        if value is None or not math.isfinite(value) or not float(value).is_integer() or not low <= value <= high:
+            typed = "nothing" if value is None else f"{value:g}"
+            return (f"{setting.label} must be a whole number from {low:,} to {high:,} (typed {typed}); "
+                    f"kept {getattr(self.settings, name):,}.")
+        setattr(self.settings, name, int(value))
+        return ""
 
     # -- run cache -------------------------------------------------------------------------------
 
@@ -272,7 +310,7 @@ class AppState(param.Parameterized):
                      f"{unknown[0]}, are not in this dataset); it cannot be shown.", "danger")
             return False
         self.settings.apply_config(results.run.config)
-        self.param.update(results=results, date=results.default_date(), reach=None, view="day")
+        self.param.update(results=results, run_name=results.name, date=results.default_date(), reach=None, view="day")
         note = ""
         if results.run.data_fingerprint != self.resources.data.path.name:
             note = f" (made with data {results.run.data_fingerprint}; this server uses {self.resources.data.path.name})"
@@ -280,8 +318,19 @@ class AppState(param.Parameterized):
                  "warning" if note else "success")
         return True
 
+    def load_named(self, name: str) -> bool:
+        """Load the run folder ``name`` of the run cache (a plain folder name, as in a shared URL). Returns success."""
+        if not name or Path(name).name != name or name in (".", ".."):
+            self.say(f"Run {name!r} is not a run folder name.", "danger")
+            return False
+        if not is_complete(self.runs_folder / name):
+            self.say(f"Run {name} is not in this server's run cache; train it, or load another run.", "warning")
+            return False
+        return self.load(self.runs_folder / name)
+
     def train(self) -> None:
-        """Train the current settings in the background, or load the cached run with the same config."""
+        """Train the current settings in the background, load the cached run with the same config, or
+        follow the server's running training of it."""
         if self.job is not None:
             self.say("A training is already running in this session; cancel it first.", "warning")
             return
@@ -293,16 +342,46 @@ class AppState(param.Parameterized):
         if not check.ok or check.config is None:
             self.say(f"Cannot train: {check.error}", "danger")
             return
-        job = TrainingJob(check.config, self.resources.data, self.runs_dir).start()
+        path = run_path(check.config, self.resources.data.path.name, self.runs_dir)
+        job, started = start_or_follow(check.config, self.resources.data, path, self.runs_dir)
+        if started:
+            self.param.update(job=job, progress=job.progress())
+            self.say(f"Training {check.config.variant} on {check.config.basin} for {check.config.epochs} epochs "
+                     "in the background; the page stays usable.", "info")
+        else:
+            self._show_job(job)
+
+    def follow(self, job: TrainingJob) -> None:
+        """Show the progress of the server's running training ``job`` in this session (it loads when done)."""
+        if self.job is job:
+            return
+        job.follow()
+        self._show_job(job)
+
+    def _show_job(self, job: TrainingJob) -> None:
         self.param.update(job=job, progress=job.progress())
-        self.say(f"Training {check.config.variant} on {check.config.basin} for {check.config.epochs} epochs "
-                 "in the background; the page stays usable.", "info")
+        others = job.followers - 1
+        self.say(f"A training of {job.cfg.variant} on {job.cfg.basin} with these settings is already running on "
+                 f"this server{f' (shown in {others} other page(s))' if others else ''}; showing its progress.",
+                 "info")
 
     def cancel(self) -> None:
-        """Cancel the running training (it stops after the current epoch)."""
+        """Cancel the running training: it stops within one training step, unless other pages show it too
+        (then this page only stops showing it)."""
+        job = self.job
+        if job is None:
+            return
+        if job.cancel():
+            self.say("Cancelling: the training stops after its current step.", "warning")
+        else:
+            self.param.update(job=None, progress=None)
+            self.say(f"Stopped showing the training of {job.cfg.variant} on {job.cfg.basin}; it goes on for the "
+                     "other page(s) that show it.", "info")
+
+    def leave(self) -> None:
+        """The page is closed or reloaded: stop showing the training, which goes on and is cached."""
         if self.job is not None:
-            self.job.cancel()
-            self.say("Cancelling: training stops after the current epoch.", "warning")
+            self.job.leave()
 
     def poll(self) -> bool:
         """Copy the job's progress into :attr:`progress`; on completion load or report. Returns True while it runs."""
@@ -317,7 +396,9 @@ class AppState(param.Parameterized):
         if progress.status == "done" and progress.run is not None:
             self.refresh_runs()
             if self.load(progress.run.path):
-                self.say(f"Trained in {progress.seconds:.0f} s. {self.alert}", "success")
+                done = (f"Trained in {progress.seconds:.0f} s" if progress.epoch else "Loaded") + (
+                    f" ({progress.message})" if progress.message else "")
+                self.say(f"{done}. {self.alert}", "success")
         elif progress.status == "cancelled":
             self.say(f"Training cancelled: {progress.message}", "warning")
         else:

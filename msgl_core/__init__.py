@@ -26,7 +26,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 #: Public name → module that defines it.
 _EXPORTS = {
     **dict.fromkeys(("RunConfig", "Period", "DEVICES", "WHOLE_BASIN", "RUN_FORMAT", "METADATA_KEYS"), "config"),
-    **dict.fromkeys(("TIME", "SEGMENT", "REACH", "PARENT_SEGMENT"), "dims"),
+    **dict.fromkeys(("TIME", "SEGMENT", "REACH", "PARENT_SEGMENT", "DAY_OF_YEAR"), "dims"),
     **dict.fromkeys(("DataError",), "errors"),
     **dict.fromkeys(("MultiscaleData", "MapLayers", "PRESETS", "available_presets", "load_dataset",
                      "build_dataset", "map_layers", "reach_table", "subnetwork"), "data"),
@@ -36,14 +36,17 @@ _EXPORTS = {
     **dict.fromkeys(("kept_count",), "data.masking"),
     **dict.fromkeys(("Scores", "skill", "MIN_GROUP_OBS"), "evaluate.metrics"),
     **dict.fromkeys(("monthly_scores",), "evaluate.report"),
+    **dict.fromkeys(("days_above", "days_above_column", "climatology", "anomaly"), "evaluate.management"),
     **dict.fromkeys(("RunMetrics", "SkillSection", "TrainingSummary"), "evaluate.record"),
-    **dict.fromkeys(("Variant", "Stage", "get_variant", "variant_names"), "registry"),
+    **dict.fromkeys(("Reliability", "reliability", "MIN_KEPT_OBS"), "evaluate.reliability"),
+    **dict.fromkeys(("Variant", "Stage", "FAMILIES", "get_variant", "variant_names", "variants_by_family"), "registry"),
     **dict.fromkeys(("EpochReport", "TrainingDiverged"), "train.loop"),
     **dict.fromkeys(("resolve_device", "set_threads"), "train.runtime"),
     **dict.fromkeys(("Run", "RunListing", "train_or_load", "load_run", "list_runs", "run_path", "runs_root",
                      "is_complete", "check_output_file", "write_predictions", "METRICS", "PREDICTIONS", "HISTORY",
                      "CONFIG"), "runs"),
-    **dict.fromkeys(("RunOutcome", "grid", "run_grid", "summarise", "format_table"), "compare"),
+    **dict.fromkeys(("RunOutcome", "grid", "run_grid", "summarise", "format_table", "ComparisonOutputs",
+                     "read_comparison", "comparisons_root"), "compare"),
 }
 __all__ = sorted(_EXPORTS)
 

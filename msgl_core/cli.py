@@ -174,18 +174,21 @@ def predict(run_dir: Annotated[Path, typer.Option("--run-dir", help="A trained r
 @app.command("variants")
 def variants(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List the model variants with their data needs and citation."""
-    from msgl_core.registry import get_variant, variant_names
+    from msgl_core.registry import variants_by_family
 
+    groups = variants_by_family()
     rows: list[dict[str, Any]] = [
-        {"name": n, "description": v.description, "citation": v.citation, "uses_fine_obs": v.uses_fine_obs,
-         "uses_coarse_obs": v.uses_coarse_obs, "uses_simulation": v.uses_simulation,
+        {"name": v.name, "title": v.title, "family": v.family, "description": v.description, "citation": v.citation,
+         "uses_fine_obs": v.uses_fine_obs, "uses_coarse_obs": v.uses_coarse_obs, "uses_simulation": v.uses_simulation,
          "stages": [s.name for s in v.stages]}
-        for n in variant_names() for v in [get_variant(n)]]
+        for members in groups.values() for v in members]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     width = max(len(row["name"]) for row in rows) + 1
-    for row in rows:
+    for i, row in enumerate(rows):
+        if i == 0 or rows[i - 1]["family"] != row["family"]:
+            typer.echo(f"{'' if i == 0 else chr(10)}# {row['family']}")
         uses = ", ".join(k[5:] for k in ("uses_fine_obs", "uses_coarse_obs", "uses_simulation") if row[k])
         stages = f"; stages: {' → '.join(row['stages'])}" if len(row["stages"]) > 1 else ""
         typer.echo(f"{row['name']:<{width}} {row['description']} [{uses}{stages}]\n{'':<{width}} {row['citation']}")
@@ -209,21 +212,32 @@ def compare(
         help="LocalCluster worker processes (default: one per CPU); 0 trains here, one run after another.")] = None,
     cached_only: Annotated[bool, typer.Option(
         "--cached-only", help="Tabulate the runs already in the cache; train nothing.")] = False,
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder (else comparisons/<basin>/).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Output folder (else <$MSGL_COMPARISONS_DIR or comparisons/>/<basin>/).")] = None,
     runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="Run cache (else $MSGL_RUNS_DIR, runs/).")] = None,
     data_dir: DataDir = None, cache_dir: CacheDir = None,
 ) -> None:
     """Train or load every (variant, sparsity, seed) run and tabulate test RMSE (CSV, JSON, PNG)."""
     from tqdm.auto import tqdm
 
-    from msgl_core.compare import NOT_CACHED, check_domains, format_table, grid, run_grid, summarise, write_outputs
+    from msgl_core.compare import (
+        NOT_CACHED,
+        check_domains,
+        comparisons_root,
+        format_table,
+        grid,
+        run_grid,
+        summarise,
+        write_outputs,
+    )
 
     overrides = {k: v for k, v in {"basin": basin, "epochs": epochs, "device": device, "threads": threads}.items()
                  if v is not None}
     try:
         base = (RunConfig.from_yaml(config) if config else RunConfig()).with_overrides(**overrides)
         configs = grid(base, _split(variants, str), _split(sparsity, float), _split(seeds, int))
-        _folder_option(out, "--out")
+        folder = out if out is not None else comparisons_root() / base.basin
+        _folder_option(folder, "--out")
         _folder_option(runs_dir, "--runs-dir")
         data = _load_data(data_dir, cache_dir)
         check_domains(configs, data)
@@ -245,7 +259,7 @@ def compare(
     table = summarise(outcomes)
     title = f"{base.basin}: test RMSE, {base.epochs} epochs per stage, seeds {seeds}"
     try:
-        paths = write_outputs(outcomes, table, out or Path("comparisons") / base.basin, title)
+        paths = write_outputs(outcomes, table, folder, title)
     except OSError as error:
         _fail(error)
     typer.echo(format_table(table))
@@ -276,6 +290,8 @@ def serve(
     config: Annotated[Path | None, typer.Option(
         "--config", help="YAML run config the dashboard's settings start from (periods, window, ...).")] = None,
     runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="Run cache (else $MSGL_RUNS_DIR, runs/).")] = None,
+    comparisons_dir: Annotated[Path | None, typer.Option(
+        "--comparisons-dir", help="`msgl compare` outputs (else $MSGL_COMPARISONS_DIR, comparisons/).")] = None,
     data_dir: DataDir = None, cache_dir: CacheDir = None,
 ) -> None:
     """Serve the Panel dashboard (explore the DRB, train or load runs, map predictions and errors)."""
@@ -287,9 +303,10 @@ def serve(
         base = RunConfig.from_yaml(config) if config else None
         _folder_option(runs_dir, "--runs-dir")
         _folder_option(cache_dir, "--cache-dir")
+        _folder_option(comparisons_dir, "--comparisons-dir")
         typer.echo(f"loading data, then serving on http://{address}:{port}/ (Ctrl-C stops)", err=True)
         serve_dashboard(port=port, address=address, show=show, runs_dir=runs_dir, data_dir=data_dir,
-                        cache_dir=cache_dir, base=base)
+                        cache_dir=cache_dir, base=base, comparisons_dir=comparisons_dir)
     except EXPECTED_ERRORS as error:
         _fail(error)
 

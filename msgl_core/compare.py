@@ -8,6 +8,9 @@ starting a cluster, so repeating a comparison is instant. Outputs (``write_outpu
 * ``comparison.csv`` / ``comparison.json``: test RMSE mean ± std (°C) over seeds per variant and
   sparsity, and for MSGL variants the change against the best single-scale (fine-only) baseline;
 * ``rmse_vs_sparsity.png``: test RMSE against sparsity, one line per variant.
+
+The default output folder is ``comparisons_root() / basin`` (:func:`comparisons_root`);
+:func:`read_comparison` reads a folder back, so the dashboard shows what the command wrote.
 """
 
 from __future__ import annotations
@@ -32,6 +35,11 @@ from msgl_core.runs import Run, is_complete, load_run, run_path, runs_root, trai
 MSGL_VARIANTS = ("msgl", "async_msgl")
 NOT_CACHED = "not in the run cache"
 RUNS_CSV, TABLE_CSV, TABLE_JSON, FIGURE = "runs.csv", "comparison.csv", "comparison.json", "rmse_vs_sparsity.png"
+COMPARISONS_DIR_ENV = "MSGL_COMPARISONS_DIR"
+NO_SCORES = "(no run with a test RMSE)"
+#: Columns of :func:`summarise`'s table (``comparison.csv``, the records of ``comparison.json``).
+TABLE_COLUMNS = ("variant", "sparsity", "rmse_mean", "rmse_std", "n_seeds", "change_vs_best_single_scale_pct")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,18 @@ class RunOutcome:
     path: str
     cached: bool
     error: str = ""
+
+
+def comparisons_root(path: str | Path | None = None) -> Path:
+    """Folder of ``msgl compare`` outputs, one subfolder per basin: ``path``, else ``$MSGL_COMPARISONS_DIR``,
+    else ``comparisons/`` here.
+
+    Raises ValueError if it exists and is not a folder.
+    """
+    root = Path(path or os.environ.get(COMPARISONS_DIR_ENV) or "comparisons")
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"comparisons folder {root} is a file; expected a folder")
+    return root
 
 
 def grid(base: RunConfig, variants: Sequence[str], sparsities: Sequence[float], seeds: Sequence[int]) -> list[RunConfig]:
@@ -175,7 +195,7 @@ def summarise(outcomes: Sequence[RunOutcome]) -> pd.DataFrame:
     """Test RMSE (°C) mean, std (ddof 1; NaN for one seed) and seed count per variant and sparsity,
     in the order variants first appear; MSGL variants get ``change_vs_best_single_scale_pct``, their
     mean RMSE change against the best fine-only baseline at the same sparsity (negative = better)."""
-    columns = ["variant", "sparsity", "rmse_mean", "rmse_std", "n_seeds", "change_vs_best_single_scale_pct"]
+    columns = list(TABLE_COLUMNS)
     runs = pd.DataFrame([vars(o) for o in outcomes])
     ok = runs[runs["error"] == ""] if len(runs) else runs
     if ok.empty:
@@ -199,7 +219,10 @@ def _single_scale(name: str) -> bool:
 
 
 def format_table(table: pd.DataFrame) -> str:
-    """Markdown table: one row per variant, one column per sparsity, ``mean ± std`` °C."""
+    """Markdown table: one row per variant, one column per sparsity, ``mean ± std`` °C; for an empty
+    table (no run with a test RMSE) a sentence saying so."""
+    if table.empty:
+        return NO_SCORES
     sparsities = sorted(table["sparsity"].unique())
     lines = ["| variant | " + " | ".join(f"ρ = {100 * r:g} %" for r in sparsities) + " |",
              "|---|" + "---|" * len(sparsities)]
@@ -262,3 +285,97 @@ def _plot(table: pd.DataFrame, title: str, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)
+
+
+@dataclass(frozen=True, eq=False)
+class ComparisonOutputs:
+    """What ``msgl compare`` wrote to one folder (:func:`write_outputs`), as :func:`read_comparison` reads it.
+
+    Attributes:
+        folder: the folder (``comparisons/<basin>/`` by default, see :func:`comparisons_root`).
+        title: the comparison's title (basin, epochs per stage, seeds).
+        table: :func:`summarise`'s table from ``comparison.json`` (columns :data:`TABLE_COLUMNS`; RMSE in °C,
+            change in %); ``comparison.csv`` holds the same table.
+        runs: ``runs.csv``, one row per run with the :class:`RunOutcome` fields (``test_rmse`` °C, NaN for a
+            failed run; ``error`` "" for a run that did not fail).
+        figure: ``rmse_vs_sparsity.png``, or None when it is missing.
+    """
+
+    folder: Path
+    title: str
+    table: pd.DataFrame
+    runs: pd.DataFrame
+    figure: Path | None
+
+
+def read_comparison(folder: str | Path) -> ComparisonOutputs:
+    """Read the outputs of ``msgl compare`` in ``folder`` (see :func:`write_outputs`).
+
+    Raises FileNotFoundError when ``folder`` has no ``comparison.json`` or ``runs.csv``; ValueError when a
+    file is damaged (not JSON or CSV, a missing or non-numeric field, other units, not a PNG), naming the
+    file as ``<folder name>/<file>`` and the field.
+    """
+    folder = Path(folder)
+    for name in (TABLE_JSON, RUNS_CSV):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{folder.name}/{name}: missing; run `msgl compare` for this basin")
+    title, table = _read_table(folder)
+    figure = folder / FIGURE
+    if figure.is_file():
+        with figure.open("rb") as stream:
+            if stream.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
+                raise ValueError(f"{folder.name}/{FIGURE}: not a PNG image")
+    return ComparisonOutputs(folder, title, table, _read_runs(folder), figure if figure.is_file() else None)
+
+
+def _read_table(folder: Path) -> tuple[str, pd.DataFrame]:
+    """Title and table of ``comparison.json``."""
+    source = f"{folder.name}/{TABLE_JSON}"
+    try:
+        values = json.loads((folder / TABLE_JSON).read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{source}: not JSON ({error})") from None
+    if not isinstance(values, dict) or not isinstance(values.get("title"), str):
+        raise ValueError(f"{source}: expected an object with a text field 'title'")
+    if values.get("units") != "degC":
+        raise ValueError(f"{source}: field 'units' must be 'degC', got {values.get('units')!r}")
+    records = values.get("table")
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise ValueError(f"{source}: field 'table' must be a list of rows")
+    for k, row in enumerate(records):
+        missing = [c for c in TABLE_COLUMNS if c not in row]
+        if missing:
+            raise ValueError(f"{source}: row {k} of 'table' lacks field(s) {', '.join(missing)}")
+        if not isinstance(row["variant"], str):
+            raise ValueError(f"{source}: row {k} of 'table': field 'variant' must be text")
+        for column in TABLE_COLUMNS[1:]:
+            value = row[column]
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise ValueError(f"{source}: row {k} of 'table': field {column!r} must be a number, got {value!r}")
+    table = pd.DataFrame(records, columns=list(TABLE_COLUMNS))
+    if records:
+        table = table.astype({c: float for c in TABLE_COLUMNS[1:]})
+        if table["n_seeds"].isna().any():
+            raise ValueError(f"{source}: field 'n_seeds' must be a count, got null")
+        table["n_seeds"] = table["n_seeds"].astype(int)
+    return values["title"], table
+
+
+def _read_runs(folder: Path) -> pd.DataFrame:
+    """``runs.csv`` with numeric columns checked."""
+    source = f"{folder.name}/{RUNS_CSV}"
+    try:
+        runs = pd.read_csv(folder / RUNS_CSV)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise ValueError(f"{source}: not a table of runs ({error})") from None
+    fields = list(RunOutcome.__dataclass_fields__)
+    missing = [c for c in fields if c not in runs]
+    if missing:
+        raise ValueError(f"{source}: missing column(s) {', '.join(missing)}")
+    for column in ("sparsity", "seed", "test_rmse", "seconds"):
+        try:
+            runs[column] = pd.to_numeric(runs[column])
+        except (ValueError, TypeError):
+            raise ValueError(f"{source}: column {column!r} must hold numbers") from None
+    runs["error"] = ["" if pd.isna(error) else str(error) for error in runs["error"]]
+    return runs[fields]

@@ -28,6 +28,11 @@ Predictor = Callable[[Any, Batch], Tensor]
 #: How a stage picks its weights: best validation RMSE on the (sparse) fine or on the coarse
 #: validation observations, or simply the last epoch (pretraining stages, as the official code does).
 Selection = Literal["fine", "coarse", "last"]
+#: The families variants are grouped in (``msgl variants``, the dashboard's variant list), in display order:
+#: the multi-scale models this product is about, single-scale graph models trained on fine observations
+#: only, and the downscaling baselines that move coarse-scale knowledge to the fine graph without MSGL.
+FAMILIES = ("multi-scale", "fine-only graph baselines", "downscaling baselines")
+Family = Literal["multi-scale", "fine-only graph baselines", "downscaling baselines"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,8 @@ class Variant:
 
     Attributes:
         name, description, citation: registry key, one line, reference.
+        title: a plain-language name for people (e.g. "MSGL (multi-scale graph learning)").
+        family: one of :data:`FAMILIES`.
         uses_fine_obs, uses_coarse_obs, uses_simulation: which data it trains on.
         build: ``(prepared, cfg) -> nn.Module`` (on CPU; the loop moves it).
         stages: the training stages, in order; each starts from the weights the previous one chose,
@@ -62,6 +69,8 @@ class Variant:
     name: str
     description: str
     citation: str
+    title: str
+    family: Family
     uses_fine_obs: bool
     uses_coarse_obs: bool
     uses_simulation: bool
@@ -71,6 +80,8 @@ class Variant:
     predict_coarse: Predictor | None = None
 
     def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"variant {self.name!r}: family {self.family!r} is not one of {', '.join(FAMILIES)}")
         if not self.stages:
             raise ValueError(f"variant {self.name!r} needs at least one training stage")
         if any(s.select == "coarse" for s in self.stages) and self.predict_coarse is None:
@@ -104,3 +115,12 @@ def variant_names() -> list[str]:
     import msgl_core.variants  # noqa: F401
 
     return sorted(VARIANTS)
+
+
+def variants_by_family() -> dict[str, list[Variant]]:
+    """Registered variants grouped by :data:`FAMILIES` (in that order, empty families left out), each
+    group in registration order (the order of the paper's tables)."""
+    import msgl_core.variants  # noqa: F401
+
+    groups = {family: [v for v in VARIANTS.values() if v.family == family] for family in FAMILIES}
+    return {family: members for family, members in groups.items() if members}

@@ -36,7 +36,7 @@ from msgl_core.evaluate.predict import netcdf_encoding, predict_record
 from msgl_core.evaluate.record import RunMetrics, TrainingSummary
 from msgl_core.evaluate.report import evaluate
 from msgl_core.registry import Variant, get_variant
-from msgl_core.train.loop import Callback, EpochReport, TrainingDiverged, fit
+from msgl_core.train.loop import Callback, EpochReport, StopCheck, TrainingDiverged, fit
 from msgl_core.train.runtime import resolve_device, set_threads
 
 log = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ def list_runs(root: str | Path | None = None) -> RunListing:
 
 def train_or_load(cfg: RunConfig, data: MultiscaleData | None = None, runs_dir: str | Path | None = None,
                   run_dir: str | Path | None = None, callback: Callback | None = None,
-                  progress: bool = True) -> Run:
+                  progress: bool = True, stop: StopCheck | None = None) -> Run:
     """Load the run of ``cfg`` if it exists, else train, predict, evaluate and save it.
 
     Everything that can be checked (variant, basin, hold-out, device, folders) is checked before
@@ -188,6 +188,9 @@ def train_or_load(cfg: RunConfig, data: MultiscaleData | None = None, runs_dir: 
         data: the processed dataset (default: :func:`load_dataset` with default locations).
         runs_dir: cache folder (see :func:`runs_root`); run_dir: explicit folder for this run.
         callback: called after every epoch; returning False cancels (the run is not saved as complete).
+        stop: asked before data preparation and before every training window; True cancels at once
+            (see :func:`~msgl_core.train.loop.fit`). Once every epoch has finished it is no longer
+            asked: the run is predicted, evaluated and saved.
 
     Raises ValueError for an unknown variant or basin, a bad hold-out, an unavailable device, a file
     where a folder is expected, or when ``run_dir`` holds a different run; RuntimeError if training
@@ -203,7 +206,12 @@ def train_or_load(cfg: RunConfig, data: MultiscaleData | None = None, runs_dir: 
     if is_complete(path):
         return _load_same(path, cfg, fingerprint)
     device = resolve_device(cfg.device)
+    cancelled = "training cancelled {} the data was prepared; nothing was written"
+    if stop is not None and stop():
+        raise RuntimeError(cancelled.format("before"))
     prepared = prepare(data, cfg)
+    if stop is not None and stop():
+        raise RuntimeError(cancelled.format("while"))
     path.mkdir(parents=True, exist_ok=True)
     with _locked(path):
         if is_complete(path):  # trained by another process while this one waited
@@ -224,10 +232,10 @@ def train_or_load(cfg: RunConfig, data: MultiscaleData | None = None, runs_dir: 
             _write_text(path / HISTORY, pd.DataFrame([vars(r) for r in history]).to_csv(index=False))
             return callback(report) if callback is not None else None
 
-        result = fit(cfg, prepared, variant, device, on_epoch, path / CHECKPOINT, progress)
+        result = fit(cfg, prepared, variant, device, on_epoch, path / CHECKPOINT, progress, stop)
         if result.cancelled:
-            raise RuntimeError(f"training cancelled after epoch {result.history[-1].epoch}; "
-                               "nothing was saved as complete")
+            done = result.history[-1].epoch if result.history else 0
+            raise RuntimeError(f"training cancelled after epoch {done}; nothing was saved as complete")
         model = variant.build(prepared, cfg)
         model.load_state_dict(result.state_dict)
         predictions = predict_record(model.to(device), variant, prepared, cfg.window, device)

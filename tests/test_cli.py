@@ -66,7 +66,9 @@ def test_bad_input_exits_with_a_message(paths: dict[str, Path], args: list[str],
 def test_variants_json() -> None:
     rows = json.loads(_invoke("variants", "--json"))
     assert {r["name"] for r in rows} >= {"msgl", "rgcn_fine"}
-    assert all(r["citation"] for r in rows)
+    assert all(r["citation"] and r["title"] for r in rows)
+    assert [r["family"] for r in rows][:2] == ["multi-scale", "multi-scale"]  # grouped, the paper's models first
+    assert {r["family"] for r in rows} == {"multi-scale", "fine-only graph baselines", "downscaling baselines"}
 
 
 def test_compare_writes_the_table_and_files(paths: dict[str, Path]) -> None:

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from distributed import LocalCluster
+from typer.testing import CliRunner
 
-from msgl_core.compare import RunOutcome, format_table, grid, run_grid, summarise, write_outputs
+from msgl_core.cli import app as cli
+from msgl_core.compare import (
+    RunOutcome,
+    comparisons_root,
+    format_table,
+    grid,
+    read_comparison,
+    run_grid,
+    summarise,
+    write_outputs,
+)
 from msgl_core.config import RunConfig
 from msgl_core.data import MultiscaleData
 from msgl_core.runs import METRICS
@@ -86,3 +98,91 @@ def test_run_grid_checks_basins_before_training(tiny_data: MultiscaleData, tmp_p
     with pytest.raises(ValueError, match="unknown basin 'atlantis'"):
         run_grid(configs, tiny_data, tmp_path / "runs", workers=0)
     assert not (tmp_path / "runs").exists()
+
+
+def _outputs(folder: Path) -> tuple[list[RunOutcome], pd.DataFrame]:
+    """``msgl compare`` outputs of a small made-up grid (one failed run) written to ``folder``."""
+    outcomes = [RunOutcome("msgl", 0.01, 1, 1.0, 3.5, "/srv/runs/msgl_a", True),
+                RunOutcome("msgl", 0.01, 2, 2.0, 4.0, "/srv/runs/msgl_b", False),
+                RunOutcome("rgcn_fine", 0.01, 1, 3.0, 2.0, "/srv/runs/rgcn_a", True),
+                RunOutcome("rgcn_fine", 1.0, 1, math.nan, 0.0, "/srv/runs", False, "ValueError: boom")]
+    table = summarise(outcomes)
+    write_outputs(outcomes, table, folder, "tiny: test RMSE")
+    return outcomes, table
+
+
+def test_read_comparison_reads_back_what_compare_wrote(tmp_path: Path) -> None:
+    outcomes, table = _outputs(tmp_path / "tiny")
+    outputs = read_comparison(tmp_path / "tiny")
+    assert outputs.title == "tiny: test RMSE" and outputs.figure == tmp_path / "tiny" / "rmse_vs_sparsity.png"
+    pd.testing.assert_frame_equal(outputs.table, table)
+    assert format_table(outputs.table) == format_table(table)
+    expected = pd.DataFrame([vars(o) for o in outcomes])
+    pd.testing.assert_frame_equal(outputs.runs, expected, check_dtype=False)
+    assert list(outputs.runs["error"]) == ["", "", "", "ValueError: boom"]
+    (tmp_path / "tiny" / "rmse_vs_sparsity.png").unlink()
+    assert read_comparison(tmp_path / "tiny").figure is None  # the figure is optional
+
+
+def _damage_json(field: str, value: object) -> Callable[[Path], None]:
+    def damage(folder: Path) -> None:
+        values = json.loads((folder / "comparison.json").read_text())
+        if field == "units":
+            values["units"] = value
+        else:
+            values["table"][0][field] = value
+        (folder / "comparison.json").write_text(json.dumps(values))
+    return damage
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda f: (f / "comparison.json").write_text("{not json"), r"tiny/comparison.json: not JSON"),
+    (_damage_json("units", "degF"), r"tiny/comparison.json: field 'units' must be 'degC'"),
+    (_damage_json("rmse_mean", "fast"), r"tiny/comparison.json: row 0 of 'table': field 'rmse_mean' must be a number"),
+    (lambda f: (f / "comparison.json").write_text('{"title": "t", "units": "degC", "table": [{"variant": "msgl"}]}'),
+     r"tiny/comparison.json: row 0 of 'table' lacks field\(s\) sparsity"),
+    (lambda f: (f / "runs.csv").write_text("variant,seed\nmsgl,1\n"), r"tiny/runs.csv: missing column\(s\) sparsity"),
+    (lambda f: (f / "runs.csv").write_text(""), r"tiny/runs.csv: not a table of runs"),
+    (lambda f: (f / "runs.csv").write_text((f / "runs.csv").read_text().replace("1.0,3.5", "one,3.5")),
+     r"tiny/runs.csv: column 'test_rmse' must hold numbers"),
+    (lambda f: (f / "rmse_vs_sparsity.png").write_bytes(b"GIF89a"), r"tiny/rmse_vs_sparsity.png: not a PNG image"),
+])
+def test_read_comparison_names_the_damaged_file_and_field(tmp_path: Path, damage: Callable[[Path], object],
+                                                          message: str) -> None:
+    _outputs(tmp_path / "tiny")
+    damage(tmp_path / "tiny")
+    with pytest.raises(ValueError, match=message):
+        read_comparison(tmp_path / "tiny")
+
+
+def test_read_comparison_of_a_folder_without_outputs(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"rancocas/comparison.json: missing; run `msgl compare`"):
+        read_comparison(tmp_path / "rancocas")
+
+
+def test_comparisons_root_follows_the_option_then_the_environment(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MSGL_COMPARISONS_DIR", raising=False)
+    assert comparisons_root() == Path("comparisons")
+    monkeypatch.setenv("MSGL_COMPARISONS_DIR", str(tmp_path / "env"))
+    assert comparisons_root() == tmp_path / "env"
+    assert comparisons_root(tmp_path / "given") == tmp_path / "given"
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="is a file; expected a folder"):
+        comparisons_root(tmp_path / "file")
+
+
+def test_compare_writes_to_the_comparisons_root_by_default(tiny_data: MultiscaleData, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """One source of truth: without --out, ``msgl compare`` writes to comparisons_root() / basin, which the
+    dashboard reads."""
+    monkeypatch.setenv("MSGL_COMPARISONS_DIR", str(tmp_path / "comparisons"))
+    config = tmp_path / "base.yaml"
+    config.write_text(BASE.to_yaml({}))
+    result = CliRunner().invoke(cli, ["compare", "--config", str(config), "--variants", "remap", "--sparsity", "1",
+                                      "--seeds", "1", "--workers", "0", "--runs-dir", str(tmp_path / "runs"),
+                                      "--data-dir", str(tiny_data.bundle_dir),
+                                      "--cache-dir", str(tiny_data.path.parent)])
+    assert result.exit_code == 0, result.output
+    outputs = read_comparison(comparisons_root() / "drb")
+    assert list(outputs.table["variant"]) == ["remap"] and format_table(outputs.table) in result.stdout

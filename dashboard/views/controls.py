@@ -7,12 +7,29 @@ import param
 from panel.viewable import Viewer
 
 from dashboard.state import SPARSITY_STEPS, UPSTREAM, AppState, cuda_available
-from msgl_core import PARENT_SEGMENT, WHOLE_BASIN, get_variant
+from msgl_core import PARENT_SEGMENT, WHOLE_BASIN, get_variant, variants_by_family
+
+#: Inputs of whole-number settings: (setting, label, width px); typed values are checked by AppState.set_number.
+NUMBERS = (("seed", "Seed", 100), ("epochs", "Epochs", 100), ("threads", "CPU threads", 100))
 
 
 def sparsity_label(value: float) -> str:
     """Percent label of a kept fraction, e.g. 0.001 -> '0.1 %'."""
     return f"{value * 100:g} %"
+
+
+def variant_groups() -> dict[str, dict[str, str]]:
+    """The registry's variants for a grouped select: family → {"friendly title (registry key)": key}."""
+    return {family: {f"{v.title} ({v.name})": v.name for v in members}
+            for family, members in variants_by_family().items()}
+
+
+def device_options(gpu: bool) -> dict[str, str]:
+    """Devices a user can choose: CUDA only when this server has a GPU (never an option that cannot work)."""
+    options = {"auto (GPU if present)": "auto", "CPU": "cpu"}
+    if gpu:
+        options["GPU (CUDA)"] = "cuda"
+    return options
 
 
 class RunControls(Viewer):
@@ -31,19 +48,29 @@ class RunControls(Viewer):
         self._domain = pn.widgets.Select.from_param(s.param.domain, label="Domain", options=options,
                                                     description="Whole basin, a preset sub-basin, or everything "
                                                                 "upstream of the segment you click on the Network map.")
-        self._variant = pn.widgets.Select.from_param(s.param.variant, label="Model variant")
+        self._variant = pn.widgets.Select(label="Model variant", groups=variant_groups(), value=s.variant,
+                                          description="Multi-scale models, fine-only graph baselines and "
+                                                      "downscaling baselines; the registry key "
+                                                      "(`msgl train --variant KEY`) is in parentheses.")
+        self._variant.param.watch(lambda event: setattr(s, "variant", event.new), "value")
+        s.param.watch(lambda event: setattr(self._variant, "value", event.new), "variant")
         self._variant_info = pn.pane.Markdown(styles={"font-size": "0.85em"}, margin=(0, 10))
         self._sparsity = pn.widgets.DiscreteSlider(label="Fine-data sparsity ρ (kept share of observations)",
                                                    options=self._sparsity_options(s.sparsity), value=s.sparsity)
         self._counts = pn.pane.Markdown(styles={"font-size": "0.85em"}, margin=(0, 10))
-        self._seed = pn.widgets.IntInput.from_param(s.param.seed, label="Seed", width=100)
-        self._epochs = pn.widgets.IntInput.from_param(s.param.epochs, label="Epochs", width=100)
-        self._threads = pn.widgets.IntInput.from_param(s.param.threads, label="CPU threads", width=100)
+        # Plain number inputs (no widget bounds, which would silently clamp or revert a typed value): the
+        # state checks each value and says why one is refused.
+        self._numbers = {name: pn.widgets.FloatInput(label=label, value=float(getattr(s, name)), step=1, width=width,
+                                                     description=s.param[name].doc)
+                         for name, label, width in NUMBERS}
+        self._number_problem = pn.pane.Alert(alert_type="danger", visible=False, margin=(5, 10))
+        for name, widget in self._numbers.items():
+            widget.param.watch(lambda event, name=name: self._number_typed(name, event.new), "value")
+            s.param.watch(lambda event, name=name: setattr(self._numbers[name], "value", float(event.new)), name)
         gpu = cuda_available()
-        self._device = pn.widgets.Select.from_param(
-            s.param.device, label="Device",
-            options={"auto (GPU if present)": "auto", "CPU": "cpu", "GPU (CUDA)" if gpu else "GPU: not available": "cuda"},
-            disabled_options=[] if gpu else ["cuda"])
+        self._device = pn.widgets.Select.from_param(s.param.device, label="Device", options=device_options(gpu))
+        self._device_note = pn.pane.Markdown("" if gpu else "No CUDA GPU on this server: training runs on the CPU.",
+                                             styles={"font-size": "0.85em"}, margin=(0, 10), visible=not gpu)
         self._problem = pn.pane.Alert(alert_type="warning", visible=False, margin=(5, 10))
         self._train = pn.widgets.Button(label="Train", color="primary", sizing_mode="stretch_width",
                                         description="Train in the background, or load the cached run with these settings.")
@@ -59,6 +86,14 @@ class RunControls(Viewer):
     def _sparsity_options(current: float) -> dict[str, float]:
         values = sorted({*SPARSITY_STEPS, float(current)})
         return {sparsity_label(v): v for v in values}
+
+    def _number_typed(self, name: str, value: float | None) -> None:
+        if value is not None and value == getattr(self.state.settings, name):
+            return  # the setting's own value shown back (after a refusal, or from a loaded run)
+        problem = self.state.set_number(name, value)
+        self._number_problem.param.update(object=problem, visible=bool(problem))
+        if problem:  # show the value that is kept
+            self._numbers[name].value = float(getattr(self.state.settings, name))
 
     def _sparsity_chosen(self, event: param.parameterized.Event) -> None:
         self.state.settings.sparsity = float(event.new)
@@ -96,5 +131,6 @@ class RunControls(Viewer):
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
             self._domain, self._variant, self._variant_info, self._sparsity, self._counts,
-            pn.Row(self._seed, self._epochs, self._threads), self._device, self._problem, self._train,
+            pn.Row(*self._numbers.values()), self._number_problem, self._device, self._device_note, self._problem,
+            self._train,
             sizing_mode="stretch_width")

@@ -1,4 +1,9 @@
-"""Maps of one day: predicted temperature on every reach, observed temperature where it exists, and their difference (°C)."""
+"""Maps of one day: predicted temperature on every reach, observed temperature where it exists, and their difference (°C).
+
+Each map's title says what it shows, for which run (variant, basin, ρ, seed) and day. Temperatures are coloured on
+a scale chosen in :attr:`AppState.color_scale`: the day's own range, the calendar month's range over the record,
+the whole record's range, or the anomaly from each reach's day-of-year climatology (diverging, ±5 °C).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import panel as pn
 import param
 
 from dashboard.geometry import PIECE_COLUMNS, Bounds
-from dashboard.results import RunResults
+from dashboard.results import RunResults, percentile_range
 from dashboard.views import maps
 from dashboard.views.tab_view import TabView
 from msgl_core import PARENT_SEGMENT, SPLIT_NAMES
@@ -22,6 +27,14 @@ STACKED_WIDTH, STACKED_MAX_HEIGHT = 820, 480
 #: Interval between frames when playing, ms.
 PLAY_MS = 700
 STEPS = {"1 day": 1, "1 week": 7, "1 month": 30, "1 year": 365}
+#: Buttons of the colour scales (:attr:`AppState.color_scale`).
+SCALE_OPTIONS = {"Day's range": "day", "Month's range": "season", "Record's range": "record",
+                 "Anomaly": "anomaly"}
+#: Colour-bar label of each colour scale.
+SCALE_LABELS = {"day": "water temperature (°C), range of this day",
+                "season": "water temperature (°C), range of this calendar month over the record",
+                "record": "water temperature (°C), range of the whole record",
+                "anomaly": "temperature − reach's day-of-year climatology (°C)"}
 
 
 class DayMap(TabView):
@@ -37,22 +50,26 @@ class DayMap(TabView):
         self._forward = pn.widgets.Button(label="▶", width=45, description="Next step")
         self._play = pn.widgets.Toggle(label="Play", width=80)
         self._step = pn.widgets.Select(options=STEPS, value=1, width=100, description="Step size")
+        self._scale = pn.widgets.RadioButtonGroup.from_param(self.state.param.color_scale, options=SCALE_OPTIONS,
+                                                             label="Colour scale")
         self._plot = pn.pane.HoloViews(linked_axes=False)
         self._empty = pn.pane.Markdown("Load or train a run to map its predictions.")
         self._header = pn.pane.Markdown(sizing_mode="stretch_width", margin=(0, 10))
         self._layout = pn.Column(
             pn.Row(self._back, self._forward, self._play, self._step, self._slider, sizing_mode="stretch_width"),
-            self._header, self._empty, self._plot, sizing_mode="stretch_width")
+            pn.Row(pn.pane.Markdown("Colours:", margin=(5, 5, 0, 10)), self._scale), self._header, self._empty,
+            self._plot, sizing_mode="stretch_width")
         self._pieces = pd.DataFrame()
         self._reach_index = np.array([], dtype=int)
         self._player: pn.io.callbacks.PeriodicCallback | None = None
         self._memo: dict = {}
+        self._title_width = SIDE_WIDTH
         self._back.on_click(lambda event: self.step(-1))
         self._forward.on_click(lambda event: self.step(+1))
         self._play.param.watch(self._toggle_play, "value")
         self._slider.param.watch(self._slid, "value_throttled")
         self.state.param.watch(self._results_changed, "results")
-        self.state.param.watch(self.refresh, "basemap")
+        self.state.param.watch(self.refresh, ["basemap", "color_scale"])
         self.state.param.watch(self._date_changed, "date")
         self._results_changed()
 
@@ -70,6 +87,7 @@ class DayMap(TabView):
             self._play.value = False
 
     def _toggle_play(self, event: param.parameterized.Event) -> None:
+        self._play.label = "Pause" if event.new else "Play"
         if event.new and self._player is None:
             self._player = pn.state.add_periodic_callback(lambda: self.step(+1), period=PLAY_MS)
         elif not event.new and self._player is not None:
@@ -134,21 +152,42 @@ class DayMap(TabView):
                  * hv.DynamicMap(self._selected_layer, streams=[selected]))
         stacked = (bounds.top - bounds.bottom) < 0.9 * (bounds.right - bounds.left)
         size = (STACKED_WIDTH, STACKED_MAX_HEIGHT) if stacked else (SIDE_WIDTH, SIDE_MAX_HEIGHT)
-        left = left.opts(**maps.map_options(bounds, *size, "Predicted (lines), observed (dots)"))
-        right = right.opts(**maps.map_options(bounds, *size, "Predicted − observed"))
+        self._title_width = bounds.frame_size(*size)[0]
+        # The title comes from the date's layers (lines, difference), so the overlay must not set one.
+        frame = {k: v for k, v in maps.map_options(bounds, *size).items() if k != "title"}
+        left, right = left.opts(**frame), right.opts(**frame)
         layout = (left + right).opts(shared_axes=True).cols(1 if stacked else 2)
         self._plot.object = layout
         self._plot.visible, self._empty.visible = True, False
 
     def _day(self, date: object) -> tuple[RunResults, pd.DataFrame]:
-        """The current run's values on ``date``, computed once per date for the three layers and the header."""
+        """The current run's values on ``date``, computed once per date and colour scale for the layers and the
+        header; with the anomaly scale, ``prediction_anomaly`` and ``observed_anomaly`` (°C) are added."""
         results = self.state.results
         assert results is not None
-        key = (id(results), str(date))
+        date = date if date is not None else results.time[0]
+        key = (id(results), str(date), self.state.color_scale)
         if self._memo.get("key") != key:
-            day = results.day(date if date is not None else results.time[0])
-            self._memo = {"key": key, "day": day, "points": self._observed_points(results, day, date)}
+            day = results.day(date)
+            if self.state.color_scale == "anomaly":
+                day = day.join(results.day_anomaly(date).add_suffix("_anomaly"))
+            self._memo = {"key": key, "day": day, "points": self._observed_points(results, day, date),
+                          "clim": self._temperature_clim(results, day, date)}
         return results, self._memo["day"]
+
+    def _temperature_clim(self, results: RunResults, day: pd.DataFrame, date: object) -> tuple[float, float]:
+        """Colour range (°C) of the day's temperatures, or of their anomaly, on the chosen colour scale."""
+        scale = self.state.color_scale
+        if scale == "anomaly":
+            return -maps.DIFFERENCE_LIMIT, maps.DIFFERENCE_LIMIT
+        if scale == "season":
+            return results.month_clims[pd.Timestamp(date).month]
+        if scale == "day":
+            return percentile_range(day["prediction"].to_numpy())
+        return results.clim
+
+    def _title(self, results: RunResults, what: str, date: object) -> str:
+        return maps.wrap_title(maps.run_title(results.run, what, date), self._title_width)
 
     def _points(self, date: object) -> pd.DataFrame:
         self._day(date)
@@ -165,33 +204,50 @@ class DayMap(TabView):
                               np.where(held, f"withheld: hold-out reach ({status})",
                                        f"withheld by the sparsity mask ({status})"))
         return pd.DataFrame({"x": where["x"].to_numpy(), "y": where["y"].to_numpy(), "reach": seen.index.to_numpy(),
-                             "observed": seen["observed"].to_numpy(), "prediction": seen["prediction"].to_numpy(),
-                             "difference": seen["difference"].to_numpy(), "status": status})
+                             **{c: seen[c].to_numpy() for c in seen if c != "used"}, "status": status})
+
+    def _colors(self) -> tuple[str, str]:
+        """Colour map and the suffix of the coloured columns (``prediction``/``observed`` + suffix) of the scale."""
+        if self.state.color_scale == "anomaly":
+            return maps.DIFFERENCE_CMAP, "_anomaly"
+        return maps.TEMPERATURE_CMAP, ""
 
     def _prediction_layer(self, date: object) -> hv.Segments:
         results, day = self._day(date)
-        pieces = self._pieces.assign(prediction=day["prediction"].to_numpy()[self._reach_index])
-        return maps.segments(pieces, ["prediction", "reach", PARENT_SEGMENT]).opts(
-            color="prediction", cmap=maps.TEMPERATURE_CMAP, clim=results.clim, line_width=3, colorbar=True,
-            clabel="water temperature (°C)", clipping_colors={"NaN": maps.NAN_COLOR}, tools=["hover"],
-            hover_tooltips=maps.one_line("reach <b>@reach</b> · predicted @prediction{0.0} °C"))
+        cmap, suffix = self._colors()
+        shown = dict.fromkeys(["prediction", f"prediction{suffix}"])
+        pieces = self._pieces.assign(**{c: day[c].to_numpy()[self._reach_index] for c in shown})
+        hover = "reach <b>@reach</b> · predicted @prediction{0.0} °C"
+        if suffix:
+            hover += ", @prediction_anomaly{+0.0} °C from its climatology"
+        what = "Predicted anomaly (lines), observed (dots)" if suffix else "Predicted (lines), observed (dots)"
+        return maps.segments(pieces, [*shown, "reach", PARENT_SEGMENT]).opts(
+            color=f"prediction{suffix}", cmap=cmap, clim=self._memo["clim"], line_width=3, colorbar=True,
+            clabel=SCALE_LABELS[self.state.color_scale], clipping_colors={"NaN": maps.NAN_COLOR}, tools=["hover"],
+            hover_tooltips=maps.one_line(hover), title=self._title(results, what, date))
 
     def _observed_layer(self, date: object) -> hv.Points:
-        results, day = self._day(date)
-        return maps.points(self._points(date), ["observed", "prediction", "reach", "status"]).opts(
-            color="observed", cmap=maps.TEMPERATURE_CMAP, clim=results.clim, size=11, line_color="black",
-            line_width=1.2, tools=["hover"],
-            hover_tooltips=[("reach", "@reach"), ("observed", "@observed{0.0} °C"), ("predicted", "@prediction{0.0} °C"),
-                            ("observation", "@status")])
+        self._day(date)
+        cmap, suffix = self._colors()
+        shown = dict.fromkeys(["observed", f"observed{suffix}"])
+        tooltips = [("reach", "@reach"), ("observed", "@observed{0.0} °C"), ("predicted", "@prediction{0.0} °C"),
+                    ("observation", "@status")]
+        if suffix:
+            tooltips.insert(2, ("observed − climatology", "@observed_anomaly{+0.0} °C"))
+        return maps.points(self._points(date), [*shown, "prediction", "reach", "status"]).opts(
+            color=f"observed{suffix}", cmap=cmap, clim=self._memo["clim"], size=11, line_color="black",
+            line_width=1.2, tools=["hover"], hover_tooltips=tooltips)
 
     def _difference_layer(self, date: object) -> hv.Points:
+        results, _ = self._day(date)
         seen = self._points(date)
         limit = maps.DIFFERENCE_LIMIT
         return maps.points(seen, ["difference", "observed", "prediction", "reach", "status"]).opts(
             color="difference", cmap=maps.DIFFERENCE_CMAP, clim=(-limit, limit), size=12, line_color="black",
             line_width=1.2, colorbar=True, clabel="predicted − observed (°C)", tools=["hover"],
             hover_tooltips=[("reach", "@reach"), ("predicted − observed", "@difference{+0.00} °C"),
-                            ("observed", "@observed{0.0} °C"), ("observation", "@status")])
+                            ("observed", "@observed{0.0} °C"), ("observation", "@status")],
+            title=self._title(results, "Predicted − observed", date))
 
     def _selected_layer(self, reach: str | None) -> hv.Segments:
         pieces = self._pieces[self._pieces["reach"] == reach] if reach else self._pieces.iloc[:0]

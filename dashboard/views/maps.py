@@ -13,11 +13,13 @@ import pandas as pd
 
 from dashboard.geometry import PIECE_COLUMNS, Bounds
 from dashboard.resources import Resources
+from msgl_core import Run
 
 #: Colour of lines without a value (no prediction, no metric).
 NAN_COLOR = "#b5b5b5"
-#: Colour maps: water temperature, signed differences (°C), unsigned errors (°C).
-TEMPERATURE_CMAP = "turbo"
+#: Colour maps: water temperature (cividis: readable with colour-vision deficiency, unlike turbo), signed
+#: differences (°C), unsigned errors (°C).
+TEMPERATURE_CMAP = "cividis"
 DIFFERENCE_CMAP = "RdBu_r"
 ERROR_CMAP = "YlOrRd"
 #: Half-range of the difference colour scale, °C.
@@ -25,6 +27,24 @@ DIFFERENCE_LIMIT = 5.0
 TOOLS = ["pan", "wheel_zoom", "reset", "save"]
 #: The tile basemap (CARTO light), Web Mercator.
 TILE_URL = "https://cartodb-basemaps-4.global.ssl.fastly.net/light_all/{Z}/{X}/{Y}.png"
+
+
+def run_title(run: Run, what: str, day: object = None) -> str:
+    """A map title saying what, where and when: ``what · variant on basin · ρ 1 % · seed 1[ · Tue 12 Jul 2011]``."""
+    cfg = run.config
+    when = f" · {pd.Timestamp(day):%a %d %b %Y}" if day is not None else ""
+    return f"{what} · {cfg.variant} on {cfg.basin} · ρ {cfg.sparsity * 100:g} % · seed {cfg.seed}{when}"
+
+
+def wrap_title(title: str, width: int) -> str:
+    """``title`` with line breaks at its `` · `` separators so that no line passes ``width`` px (~7 px a character)."""
+    lines: list[str] = []
+    for part in title.split(" · "):
+        if lines and len(lines[-1]) + 3 + len(part) <= width // 7:
+            lines[-1] += f" · {part}"
+        else:
+            lines.append(part)
+    return "\n".join(lines)
 
 
 def one_line(template: str) -> str:

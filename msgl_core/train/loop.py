@@ -49,6 +49,8 @@ class EpochReport:
 
 #: Called after every epoch; returning False cancels training (the best checkpoint so far is kept).
 Callback = Callable[[EpochReport], "bool | None"]
+#: Asked before every training window; returning True cancels at once, inside the epoch.
+StopCheck = Callable[[], bool]
 
 
 class TrainingDiverged(RuntimeError):
@@ -67,7 +69,8 @@ class FitResult:
 
 
 def fit(cfg: RunConfig, prepared: PreparedData, variant: Variant, device: torch.device,
-        callback: Callback | None = None, checkpoint: Path | None = None, progress: bool = True) -> FitResult:
+        callback: Callback | None = None, checkpoint: Path | None = None, progress: bool = True,
+        stop: StopCheck | None = None) -> FitResult:
     """Train ``variant`` on ``prepared``: each of its stages for ``cfg.epochs`` epochs.
 
     Each stage starts from the weights the previous stage chose, with a fresh Adam optimiser, and
@@ -75,6 +78,8 @@ def fit(cfg: RunConfig, prepared: PreparedData, variant: Variant, device: torch.
     stage's choice is written to ``checkpoint`` (atomically) whenever it improves; its first epoch
     always counts as an improvement, so a finished fit has always written it. A cancel (``callback``
     returning False) after the last epoch of the last stage no longer cancels: the fit is complete.
+    ``stop`` is asked before every training window: True cancels at once, within the epoch (the
+    result is then ``cancelled``, with the history of the epochs that finished).
 
     Raises TrainingDiverged when a step's loss is not finite (naming the stage and epoch).
     """
@@ -94,7 +99,13 @@ def fit(cfg: RunConfig, prepared: PreparedData, variant: Variant, device: torch.
         for stage_epoch in range(1, cfg.epochs + 1):
             start = time.perf_counter()
             model.train()
-            losses = [r.loss for b in train if (r := stage.step(model, b, optimizer, cfg)) is not None]
+            losses = []
+            for b in train:
+                if stop is not None and stop():
+                    bar.close()
+                    return FitResult(best_state, history, best_epoch, True)
+                if (result := stage.step(model, b, optimizer, cfg)) is not None:
+                    losses.append(result.loss)
             if not all(math.isfinite(loss) for loss in losses):
                 raise TrainingDiverged(f"{variant.name} {cfg.basin}: non-finite training loss in stage "
                                        f"{stage.name!r}, epoch {len(history) + 1}; check the inputs for "

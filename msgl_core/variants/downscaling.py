@@ -85,6 +85,8 @@ def predict_fine_graph(model: TwoScaleRGCN, batch: Batch) -> Tensor:
 
 register(Variant(
     name="remap",
+    title="Remap coarse predictions to reaches",
+    family="downscaling baselines",
     description="RGCN on the coarse graph with coarse observations; each reach takes its parent segment's "
                 "prediction (no fine data)",
     citation=CITATION, uses_fine_obs=False, uses_coarse_obs=True, uses_simulation=False,
@@ -93,6 +95,8 @@ register(Variant(
 ))
 register(Variant(
     name="direct_upscaling",
+    title="Direct upscaling (pretrain coarse, fine-tune fine)",
+    family="downscaling baselines",
     description="RGCN pretrained on the coarse graph with PRMS-SNTemp simulations, the same weights fine-tuned "
                 "on the fine graph with sparse fine observations",
     citation=CITATION, uses_fine_obs=True, uses_coarse_obs=False, uses_simulation=True,
@@ -102,6 +106,8 @@ register(Variant(
 ))
 register(Variant(
     name="progressive_upscaling",
+    title="Progressive upscaling (coarse pseudo-labels)",
+    family="downscaling baselines",
     description="Coarse RGCN on coarse observations gives pseudo-labels (training dates) for a fine RGCN, "
                 "which is then fine-tuned on sparse fine observations",
     citation=CITATION, uses_fine_obs=True, uses_coarse_obs=True, uses_simulation=False,

@@ -36,39 +36,45 @@ def predict_fine(model: nn.Module, batch: Batch) -> Tensor:
     return model(batch.x_fine).squeeze(-1)
 
 
-def fine_only(name: str, model: FineModel, description: str, citation: str) -> Variant:
-    """A registry entry that trains ``model`` on the fine graph with :func:`step`."""
+def fine_only(name: str, title: str, model: FineModel, description: str, citation: str) -> Variant:
+    """A registry entry (family "fine-only graph baselines") that trains ``model`` on the fine graph with :func:`step`."""
 
     def build(prepared: PreparedData, cfg: RunConfig) -> nn.Module:
         return model(prepared.n_features, prepared.adjacency_fine, cfg.hidden)
 
-    return Variant(name=name, description=description, citation=citation,
-                   uses_fine_obs=True, uses_coarse_obs=False, uses_simulation=False,
+    return Variant(name=name, description=description, citation=citation, title=title,
+                   family="fine-only graph baselines", uses_fine_obs=True, uses_coarse_obs=False, uses_simulation=False,
                    build=build, stages=(Stage("train", step),), predict_fine=predict_fine)
 
 
 register(fine_only(
-    "rgcn_fine", RGCN, "Single-scale RGCN (graph-recurrent LSTM) on the fine graph, sparse fine observations only",
+    "rgcn_fine", "RGCN on fine reaches", RGCN,
+    "Single-scale RGCN (graph-recurrent LSTM) on the fine graph, sparse fine observations only",
     "Jia et al., Physics-guided recurrent graph model for predicting flow and temperature in river networks, "
     "SDM 2021, doi:10.1137/1.9781611976700.69"))
 register(fine_only(
-    "dcrnn", DCRNN, "Diffusion-convolution GRU on the fine graph, sparse fine observations only",
+    "dcrnn", "DCRNN", DCRNN,
+    "Diffusion-convolution GRU on the fine graph, sparse fine observations only",
     "Li et al., Diffusion Convolutional Recurrent Neural Network: Data-Driven Traffic Forecasting, ICLR 2018, "
     "arXiv:1707.01926"))
 register(fine_only(
-    "gwnet", GraphWaveNet, "Graph WaveNet (dilated causal convolutions, adaptive adjacency) on the fine graph, "
+    "gwnet", "Graph WaveNet", GraphWaveNet,
+    "Graph WaveNet (dilated causal convolutions, adaptive adjacency) on the fine graph, "
     "sparse fine observations only",
     "Wu et al., Graph WaveNet for Deep Spatial-Temporal Graph Modeling, IJCAI 2019, arXiv:1906.00121"))
 register(fine_only(
-    "stgcn", STGCN, "STGCN (gated temporal convolutions around Chebyshev graph convolutions) on the fine graph, "
+    "stgcn", "STGCN", STGCN,
+    "STGCN (gated temporal convolutions around Chebyshev graph convolutions) on the fine graph, "
     "sparse fine observations only",
     "Yu et al., Spatio-Temporal Graph Convolutional Networks: A Deep Learning Framework for Traffic Forecasting, "
     "IJCAI 2018, arXiv:1709.04875"))
 register(fine_only(
-    "astgcn", ASTGCN, "Attention-based ST-GCN (temporal and spatial attention, graph convolution) on the fine graph, "
+    "astgcn", "ASTGCN", ASTGCN,
+    "Attention-based ST-GCN (temporal and spatial attention, graph convolution) on the fine graph, "
     "sparse fine observations only",
     "Guo et al., Attention Based Spatial-Temporal Graph Convolutional Networks for Traffic Flow Forecasting, "
     "AAAI 2019, doi:10.1609/aaai.v33i01.3301922"))
 register(fine_only(
-    "stgode", STGODE, "Spatial-temporal graph ODE network on the fine graph, sparse fine observations only",
+    "stgode", "STGODE", STGODE,
+    "Spatial-temporal graph ODE network on the fine graph, sparse fine observations only",
     "Fang et al., Spatial-Temporal Graph ODE Networks for Traffic Flow Forecasting, KDD 2021, arXiv:2106.12931"))

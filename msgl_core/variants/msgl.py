@@ -58,12 +58,16 @@ def predict_coarse(model: MSGL, batch: Batch) -> Tensor:
 
 register(Variant(
     name="msgl",
+    title="MSGL (multi-scale graph learning)",
+    family="multi-scale",
     description="Multi-scale graph learning: shared RGCN on coarse and fine graphs, 3 tasks balanced by MGDA",
     citation=CITATION, uses_fine_obs=True, uses_coarse_obs=True, uses_simulation=False,
     build=build, stages=(Stage("train", step),), predict_fine=predict_fine, predict_coarse=predict_coarse,
 ))
 register(Variant(
     name="async_msgl",
+    title="ASYNC-MSGL (pretrained on process-model data)",
+    family="multi-scale",
     description="MSGL pretrained on PRMS-SNTemp simulations at both scales and coarse observations "
                 "(training dates), then trained as msgl",
     citation=CITATION, uses_fine_obs=True, uses_coarse_obs=True, uses_simulation=True,

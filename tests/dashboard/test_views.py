@@ -59,7 +59,6 @@ def test_controls_follow_the_settings(resources: Resources, base_config: RunConf
     assert controls._sparsity.value == 0.37 and "37 %" in controls._sparsity.options
     state.settings.param.update(domain="upstream", outlet=None)
     assert controls._train.disabled and controls._problem.visible
-    assert "cuda" in controls._device.disabled_options or controls._device.disabled_options == []
     state.settings.variant = "async_msgl"
     assert "2 stages (pretrain → finetune)" in controls._variant_info.object
     state.settings.variant = "remap"

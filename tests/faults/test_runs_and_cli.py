@@ -232,7 +232,8 @@ def _diverging_variant(name: str) -> Variant:
     def step(model: torch.nn.Module, batch: object, optimizer: object, cfg: RunConfig) -> StepResult:
         return StepResult(float("nan"), (1.0,))
 
-    return Variant(name, "diverges", "-", True, False, False, base.build, (Stage("train", step),), base.predict_fine)
+    return Variant(name, "diverges", "-", "diverging test variant", "fine-only graph baselines", True, False, False,
+                   base.build, (Stage("train", step),), base.predict_fine)
 
 
 def test_a_diverging_training_is_never_cached(tiny_data: MultiscaleData, tmp_path: Path,
@@ -340,3 +341,31 @@ def test_unwritable_out_errno_names_the_file(tmp_path: Path) -> None:
     error = OSError(errno.ENOSPC, "No space left on device")
     with pytest.raises(OSError, match="could not write .*x.txt: No space left on device"):
         runs_module._atomic(tmp_path / "x.txt", lambda tmp: (_ for _ in ()).throw(error))
+
+
+def test_stop_cancels_within_the_epoch(tiny_data: MultiscaleData, tmp_path: Path) -> None:
+    # Defect (dashboard): a cancel waited for the end of the epoch. `stop` is asked before every window.
+    asked: list[int] = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) > 3  # after the data was prepared (2 asks) and one training window
+
+    epochs: list[int] = []
+    with pytest.raises(RuntimeError, match="cancelled after epoch 0"):
+        train_or_load(_cfg(epochs=3), tiny_data, run_dir=tmp_path / "run", progress=False, stop=stop,
+                      callback=lambda report: epochs.append(report.epoch) is None)
+    assert epochs == [] and len(asked) == 4 and not (tmp_path / "run" / METRICS).exists()
+
+
+def test_stop_before_the_data_is_prepared_writes_nothing(tiny_data: MultiscaleData, tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="cancelled before the data was prepared; nothing was written"):
+        train_or_load(_cfg(epochs=1), tiny_data, runs_dir=tmp_path, progress=False, stop=lambda: True)
+    assert not list(tmp_path.iterdir())
+
+
+def test_stop_after_the_last_window_keeps_the_run(tiny_data: MultiscaleData, tmp_path: Path) -> None:
+    finished: list[int] = []
+    run = train_or_load(_cfg(epochs=2), tiny_data, run_dir=tmp_path / "run", progress=False,
+                        callback=lambda report: finished.append(report.epoch) is None, stop=lambda: len(finished) == 2)
+    assert (run.path / METRICS).is_file() and len(run.history()) == 2

@@ -13,7 +13,7 @@ from msgl_core.config import RunConfig
 from msgl_core.data import MultiscaleData
 from msgl_core.data.dataset import Batch, prepare
 from msgl_core.data.dataset import batch as cut_window
-from msgl_core.registry import Stage, get_variant, variant_names
+from msgl_core.registry import FAMILIES, Stage, Variant, get_variant, variant_names, variants_by_family
 from msgl_core.runs import train_or_load
 from msgl_core.train.loop import fit
 from msgl_core.variants.msgl import pretrain_targets
@@ -26,6 +26,18 @@ PAPER_VARIANTS = {"msgl", "async_msgl", "rgcn_fine", "dcrnn", "gwnet", "stgcn", 
 def _cfg(**overrides: object) -> RunConfig:
     values = {"basin": "drb", "window": 20, "epochs": 2, "device": "cpu", "learning_rate": 0.02, **PERIODS}
     return RunConfig.from_dict({**values, **overrides})
+
+
+def test_variants_are_grouped_by_family_with_a_title() -> None:
+    groups = variants_by_family()
+    assert list(groups) == list(FAMILIES)
+    assert [v.name for v in groups["multi-scale"]] == ["msgl", "async_msgl"]
+    assert {v.name for v in groups["downscaling baselines"]} == {"remap", "direct_upscaling", "progressive_upscaling"}
+    assert sum(len(g) for g in groups.values()) == len(variant_names())
+    assert all(v.title and v.title != v.name for g in groups.values() for v in g if v.name in ("msgl", "remap"))
+    base = get_variant("rgcn_fine")
+    with pytest.raises(ValueError, match="family 'other' is not one of"):
+        Variant("x", "d", "c", "X", "other", True, False, False, base.build, base.stages, base.predict_fine)  # type: ignore[arg-type]
 
 
 def test_the_registry_holds_the_paper_variants() -> None:

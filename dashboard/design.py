@@ -1,0 +1,25 @@
+"""The page's look without the internet: Panel's Fast design minus its Google Fonts stylesheet.
+
+Panel's Fast design adds ``fonts.googleapis.com/css?family=Open+Sans`` to every page (twice: as a
+design resource and as the document's font). Offline those requests fail, and the page looks
+different from the same page online. Without them the page loads only from its own server (Bokeh
+and Panel serve their JavaScript, CSS and icon fonts themselves), so a classroom without internet
+sees exactly the page a connected one sees, in a local font stack (:data:`FONT`).
+"""
+
+from __future__ import annotations
+
+from panel.theme.fast import Fast
+
+#: Font stack of the page: Open Sans where it is installed, else the system's interface font.
+FONT = "'Open Sans', system-ui, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
+
+
+class OfflineFast(Fast):
+    """Panel's Fast design without web-font resources (a Design declares its resources in ``_resources``)."""
+
+    _resources = {**Fast._resources, "font": {}}
+
+
+#: Options of the page's ``FastListTemplate`` that keep it offline-identical.
+TEMPLATE_OPTIONS = {"design": OfflineFast, "font": FONT}
