@@ -85,7 +85,7 @@ def open_and_load(browser: Any, url: str, run: Run, domain_pieces: int) -> tuple
     page = chromium.new_page(browser)
     page.goto(url)
     wait_rows(page, ["reach", "length_km"], 1)
-    page.get_by_label("Cached runs").select_option(label=run.label())
+    page.get_by_label("Cached runs").select_option(value=run.path.name)
     start = time.perf_counter()
     page.get_by_role("button", name="Load", exact=True).click()
     wait_rows(page, DAY_MAP, domain_pieces)
@@ -138,7 +138,7 @@ def screenshots(browser: Any, url: str, run: Run, domain_pieces: int, reach_piec
     wait_rows(page, ["reach", "length_km"], reach_pieces)
     paths = [folder / f"{name}.png" for name in ("1_network_fine_reaches", "2_day_map", "3_error_map", "4_reach_hydrograph")]
     page.screenshot(path=str(paths[0]))
-    page.get_by_label("Cached runs").select_option(label=run.label())
+    page.get_by_label("Cached runs").select_option(value=run.path.name)
     page.get_by_role("button", name="Load", exact=True).click()
     wait_rows(page, DAY_MAP, domain_pieces)
     page.mouse.move(5, 5)
@@ -179,7 +179,7 @@ async def sessions_without_crosstalk(url: str, runs: list[Run], domain_pieces: d
             start = time.perf_counter()
             await page.goto(url)
             await page.wait_for_function(js_rows, arg=[["reach", "length_km"], 1], timeout=120_000)
-            await page.get_by_label("Cached runs").select_option(label=run.label())
+            await page.get_by_label("Cached runs").select_option(value=run.path.name)
             await page.get_by_role("button", name="Load", exact=True).click()
             await page.wait_for_function(js_rows, arg=[DAY_MAP, domain_pieces[str(run.path)]],
                                          timeout=120_000)

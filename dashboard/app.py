@@ -26,6 +26,7 @@ from dashboard.views.controls import RunControls
 from dashboard.views.day_map import DayMap
 from dashboard.views.downloads import Downloads
 from dashboard.views.error_map import ErrorMap
+from dashboard.views.glossary import Glossary
 from dashboard.views.management import ManagementMap
 from dashboard.views.network_map import NetworkMap
 from dashboard.views.reach_detail import ReachDetail
@@ -120,8 +121,11 @@ class Dashboard(Viewer):
         self.reach = ReachDetail(state=state)
         self.probe = TileProbe(height=0, width=0, margin=0)
         self.probe.param.watch(lambda event: state.tiles_checked(event.new), "online")
+        self.shown = pn.pane.Markdown(pn.bind(lambda results, check: state.shown_run_note(), state.param.results,
+                                              state.param.check), sizing_mode="stretch_width", margin=(0, 10))
         self.sidebar = [pn.pane.Markdown("### Run settings"), RunControls(state=state), TrainingProgress(state=state),
-                        pn.layout.Divider(), pn.pane.Markdown("### Load a cached run"), RunPicker(state=state)]
+                        pn.layout.Divider(), pn.pane.Markdown("### Load a cached run"), RunPicker(state=state),
+                        pn.layout.Divider(), Glossary()]
 
     def _show_tab(self, event: param.parameterized.Event) -> None:
         index = VIEWS.index(event.new)
@@ -131,11 +135,11 @@ class Dashboard(Viewer):
     def template(self) -> pn.template.BaseTemplate:
         """The page as a Panel template."""
         return pn.template.FastListTemplate(title=TITLE, **TEMPLATE_OPTIONS, sidebar=self.sidebar,
-                                           main=[self.probe, self.alert, self.tabs, self.reach],
+                                           main=[self.probe, self.alert, self.shown, self.tabs, self.reach],
                                            sidebar_width=380, main_layout=None, accent="#1f4e79")
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Column(self.probe, self.alert, self.tabs, self.reach, sizing_mode="stretch_width")
+        return pn.Column(self.probe, self.alert, self.shown, self.tabs, self.reach, sizing_mode="stretch_width")
 
 
 def serve(port: int = 5006, address: str = "127.0.0.1", show: bool = False, runs_dir: str | Path | None = None,

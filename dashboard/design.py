@@ -9,6 +9,7 @@ sees exactly the page a connected one sees, in a local font stack (:data:`FONT`)
 
 from __future__ import annotations
 
+from panel.io.resources import CDN_DIST
 from panel.theme.fast import Fast
 
 #: Font stack of the page: Open Sans where it is installed, else the system's interface font.
@@ -18,7 +19,10 @@ FONT = "'Open Sans', system-ui, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, san
 class OfflineFast(Fast):
     """Panel's Fast design without web-font resources (a Design declares its resources in ``_resources``)."""
 
-    _resources = {**Fast._resources, "font": {}}
+    # Relative resource paths resolve under the class's name, so Fast's own module is named by its bundled path
+    # (Panel serves bundled files itself, CDN_DIST or not).
+    _resources = {**Fast._resources, "font": {},
+                  "js_modules": {**Fast._resources["js_modules"], "fast-design": f"{CDN_DIST}bundled/fast/js/fast_design.js"}}
 
 
 #: Options of the page's ``FastListTemplate`` that keep it offline-identical.

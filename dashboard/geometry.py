@@ -97,6 +97,22 @@ class Bounds:
         """Length of the diagonal, m."""
         return float(np.hypot(self.right - self.left, self.top - self.bottom))
 
+    @property
+    def center_y(self) -> float:
+        """Northing of the centre, m."""
+        return (self.bottom + self.top) / 2
+
+    def fit(self, aspect: float) -> Bounds:
+        """These bounds grown about their centre to height / width ratio ``aspect`` (a frame of that shape
+        shows them whole at equal x/y scale)."""
+        width, height = self.right - self.left, self.top - self.bottom
+        if height < width * aspect:
+            height = width * aspect
+        else:
+            width = height / aspect
+        x, y = (self.left + self.right) / 2, self.center_y
+        return Bounds(x - width / 2, y - height / 2, x + width / 2, y + height / 2)
+
     def frame_size(self, width: int, max_height: int, min_height: int = 260) -> tuple[int, int]:
         """(width, height) in pixels of a map showing these bounds at equal x/y scale.
 

@@ -79,6 +79,11 @@ class Resources:
             "n_reaches": self.segments["n_reaches"].to_numpy(),
             "area_km2": self.segments["cum_area_km2"].to_numpy(), "n_obs_days": self.segments["n_obs_days"].to_numpy()})
         self.bounds = Bounds.of(self.segments)
+        # Context layers are reprojected once here: every map of every session draws them.
+        self._boundary = _boundary_paths(layers)
+        self._reservoirs = _reservoir_polygons(layers)
+        self._dams = _dam_points(layers)
+        self._sites = _site_points(layers)
         self._domains: dict[str, gpd.GeoDataFrame] = {}
         self._lock = threading.Lock()
 
@@ -106,6 +111,10 @@ class Resources:
         segments = self.domain_segments(basin)
         return self.reaches[self.reaches[PARENT_SEGMENT].isin(segments)]
 
+    def domain_bounds(self, basin: str) -> Bounds:
+        """Extent of ``basin``'s segments (Web Mercator, m), padded like :attr:`bounds`."""
+        return Bounds.of(self._domain(basin))
+
     def _domain(self, basin: str) -> gpd.GeoDataFrame:
         key = str(basin).lower()
         with self._lock:
@@ -130,35 +139,59 @@ class Resources:
 
     def boundary_paths(self) -> list[np.ndarray]:
         """Basin outline rings as (n, 2) arrays (m); empty without map layers."""
-        return [] if self.layers is None else ring_paths(to_mercator(self.layers.boundary).geometry)
+        return self._boundary
 
     def reservoir_polygons(self) -> list[dict]:
-        """Reservoir polygons with ``name`` and ``area_km2``, for ``hv.Polygons``; empty without map layers."""
-        if self.layers is None or self.layers.reservoirs.empty:
-            return []
-        res = to_mercator(self.layers.reservoirs)
-        frame = gpd.GeoDataFrame({"name": res.get("RES_NAME", res.get("DAM_NAME", "")).fillna("").astype(str),
-                                  "area_km2": res.get("AREA_SKM", np.nan)}, geometry=res.geometry)
-        return polygon_table(frame, ["name", "area_km2"])
+        """Reservoir polygons with ``name`` (reservoir name, else its dam's) and ``area_km2``, for ``hv.Polygons``;
+        empty without map layers."""
+        return self._reservoirs
 
     def dam_points(self) -> pd.DataFrame:
         """Dams: ``x``, ``y`` (m), ``name``, ``river``, ``year``; empty without map layers."""
-        if self.layers is None or self.layers.dams.empty:
-            return pd.DataFrame({"x": [], "y": [], "name": [], "river": [], "year": []})
-        dams = to_mercator(self.layers.dams)
-        return pd.DataFrame({"x": dams.geometry.x, "y": dams.geometry.y,
-                             "name": dams.get("DAM_NAME", "").fillna("").astype(str),
-                             "river": dams.get("RIVER", "").fillna("").astype(str),
-                             "year": dams.get("YEAR", np.nan)}).reset_index(drop=True)
+        return self._dams
 
     def site_points(self) -> pd.DataFrame:
         """Observation sites: ``x``, ``y`` (m), ``site_id``, ``reach``, ``segment``, ``n_obs_days``."""
-        if self.layers is None or self.layers.sites.empty:
-            return pd.DataFrame({"x": [], "y": [], "site_id": [], "reach": [], "segment": [], "n_obs_days": []})
-        sites = to_mercator(self.layers.sites)
-        return pd.DataFrame({"x": sites.geometry.x, "y": sites.geometry.y, "site_id": sites["site_id"].astype(str),
-                             "reach": sites["reach_id"].astype(str), "segment": sites["seg_id_nat"].astype(int),
-                             "n_obs_days": sites["n_obs_days"].astype(int)}).reset_index(drop=True)
+        return self._sites
+
+
+def _boundary_paths(layers: MapLayers | None) -> list[np.ndarray]:
+    return [] if layers is None else ring_paths(to_mercator(layers.boundary).geometry)
+
+
+def _text_column(frame: pd.DataFrame, *names: str) -> pd.Series:
+    """The first of columns ``names`` present in ``frame`` with gaps filled from the next ones, as text ("" if none)."""
+    text = pd.Series("", index=frame.index, dtype=object)
+    for name in reversed(names):
+        if name in frame:
+            text = frame[name].where(frame[name].notna() & (frame[name].astype(str).str.strip() != ""), text)
+    return text.astype(str)
+
+
+def _reservoir_polygons(layers: MapLayers | None) -> list[dict]:
+    if layers is None or layers.reservoirs.empty:
+        return []
+    res = to_mercator(layers.reservoirs)
+    frame = gpd.GeoDataFrame({"name": _text_column(res, "RES_NAME", "DAM_NAME"),
+                              "area_km2": res.get("AREA_SKM", np.nan)}, geometry=res.geometry)
+    return polygon_table(frame, ["name", "area_km2"])
+
+
+def _dam_points(layers: MapLayers | None) -> pd.DataFrame:
+    if layers is None or layers.dams.empty:
+        return pd.DataFrame({"x": [], "y": [], "name": [], "river": [], "year": []})
+    dams = to_mercator(layers.dams)
+    return pd.DataFrame({"x": dams.geometry.x, "y": dams.geometry.y, "name": _text_column(dams, "DAM_NAME"),
+                         "river": _text_column(dams, "RIVER"), "year": dams.get("YEAR", np.nan)}).reset_index(drop=True)
+
+
+def _site_points(layers: MapLayers | None) -> pd.DataFrame:
+    if layers is None or layers.sites.empty:
+        return pd.DataFrame({"x": [], "y": [], "site_id": [], "reach": [], "segment": [], "n_obs_days": []})
+    sites = to_mercator(layers.sites)
+    return pd.DataFrame({"x": sites.geometry.x, "y": sites.geometry.y, "site_id": sites["site_id"].astype(str),
+                         "reach": sites["reach_id"].astype(str), "segment": sites["seg_id_nat"].astype(int),
+                         "n_obs_days": sites["n_obs_days"].astype(int)}).reset_index(drop=True)
 
 
 def _pieces(frame: gpd.GeoDataFrame, columns: dict[str, np.ndarray], tolerance: float = SIMPLIFY_M) -> pd.DataFrame:

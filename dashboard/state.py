@@ -318,6 +318,18 @@ class AppState(param.Parameterized):
                  "warning" if note else "success")
         return True
 
+    def shown_run_note(self) -> str:
+        """Which run the maps show, and whether the settings now describe another one ("" before a run is loaded)."""
+        if self.results is None:
+            return ""
+        note = f"**Maps show:** {self.results.run.label()}"
+        cfg = self.check.config
+        if cfg is not None and run_path(cfg, self.resources.data.path.name, self.runs_dir).name != self.results.name:
+            action = "Load" if self.check.existing is not None else "Train"
+            note += (f" · the settings now describe {cfg.variant} on {cfg.basin} (ρ {cfg.sparsity * 100:g} %, seed "
+                     f"{cfg.seed}): press {action} to show that run.")
+        return note
+
     def load_named(self, name: str) -> bool:
         """Load the run folder ``name`` of the run cache (a plain folder name, as in a shared URL). Returns success."""
         if not name or Path(name).name != name or name in (".", ".."):

@@ -47,6 +47,13 @@ _EXPORTS = {
                      "CONFIG"), "runs"),
     **dict.fromkeys(("RunOutcome", "grid", "run_grid", "summarise", "format_table", "ComparisonOutputs",
                      "read_comparison", "comparisons_root"), "compare"),
+    **dict.fromkeys(("SegmentTree", "FoldRules", "Fold", "Folds", "SCHEMES", "segment_tree", "make_folds",
+                     "write_folds", "read_folds"), "cv.folds"),
+    **dict.fromkeys(("Interval", "MeanSquares", "Components", "Shares", "Decomposition", "BootstrapIntervals",
+                     "PairedComparison", "anova_decomposition", "reml_decomposition", "pigeonhole_bootstrap",
+                     "paired_comparison", "nadeau_bengio_interval", "residual_interval"), "cv.variance"),
+    **dict.fromkeys(("AnalysisOptions", "VariantAnalysis", "CVAnalysis", "analyse", "write_analysis"), "cv.analysis"),
+    **dict.fromkeys(("CVPlan", "CVCell", "CVResult", "plan_folds", "cv_cells", "run_cv"), "cv.run"),
 }
 __all__ = sorted(_EXPORTS)
 

@@ -1,5 +1,5 @@
 """The ``msgl`` command line: ``data build|info``, ``train``, ``evaluate``, ``predict``, ``variants``, ``compare``,
-``serve``."""
+``cv``, ``serve``."""
 
 from __future__ import annotations
 
@@ -270,6 +270,92 @@ def compare(
         typer.echo(f"failed: {outcome.variant} ρ={outcome.sparsity:g} seed {outcome.seed}: {outcome.error}", err=True)
     typer.echo("wrote " + ", ".join(str(p) for p in paths), err=True)
     if failures:
+        raise typer.Exit(code=1)
+
+
+@app.command("cv")
+def cross_validate(
+    basin: Annotated[str | None, typer.Option(
+        help="drb, a preset name, or an outlet seg_id_nat (else the config's, rancocas by default).")] = None,
+    variants: Annotated[str, typer.Option(help="Comma-separated registry variants.")] = "msgl,rgcn_fine",
+    sparsity: Annotated[float | None, typer.Option(help="Kept fraction of fine training obs, (0, 1].")] = None,
+    folds: Annotated[int, typer.Option(help="K spatial folds (>= 2).")] = 5,
+    repeats: Annotated[int, typer.Option(help="Repeats R of the K-fold partition (>= 1).")] = 3,
+    seeds: Annotated[str, typer.Option(help="Comma-separated model seeds (>= 2), crossed with partitions.")] = "1,2,3",
+    cv_scheme: Annotated[str, typer.Option(
+        "--cv-scheme", help="subbasin (connected blocks of the river tree) or segment.")] = "subbasin",
+    buffer_hops: Annotated[int | None, typer.Option(
+        help="Withhold from training the segments this many hops up/downstream of a test fold "
+             "(default 0 for subbasin, 1 for segment).")] = None,
+    fixed_mask: Annotated[bool, typer.Option(
+        "--fixed-mask", help="One sparsity mask for all repeats (default: mask seed + repeat).")] = False,
+    design: Annotated[str, typer.Option(help="crossed (seed = same init everywhere) or nested.")] = "crossed",
+    allow_unbalanced: Annotated[bool, typer.Option(
+        "--allow-unbalanced", help="Analyse a grid with failed runs by REML instead of stopping.")] = False,
+    min_fold_reaches: Annotated[int, typer.Option(help="Fewest observed test reaches per fold.")] = 3,
+    min_fold_obs: Annotated[int, typer.Option(help="Fewest test-period fine observations per fold.")] = 200,
+    fold_balance: Annotated[float, typer.Option(help="Largest deviation of a fold's weight from W/K.")] = 0.25,
+    bootstrap: Annotated[int, typer.Option(help="Pigeonhole-bootstrap replicates.")] = 2000,
+    bootstrap_seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="YAML base config (epochs, periods, ...); the grid sets variant, seed and hold-out.")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs per stage.")] = None,
+    holdout_segments: Annotated[str | None, typer.Option(
+        "--holdout-segments", help="Comma-separated seg_id_nat withheld from every run and from every fold.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads per run.")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Address of a Dask scheduler (tcp://host:8786); else a LocalCluster is started.")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="LocalCluster worker processes (default: one per CPU); 0 trains here, one run after another.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Output folder (else <$MSGL_COMPARISONS_DIR or comparisons/>/<basin>/cv/).")] = None,
+    runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="Run cache (else $MSGL_RUNS_DIR, runs/).")] = None,
+    data_dir: DataDir = None, cache_dir: CacheDir = None,
+) -> None:
+    """Spatial K-fold cross-validation × seeds: train or load every run, decompose the RMSE variance."""
+    from tqdm.auto import tqdm
+
+    from msgl_core.compare import comparisons_root
+    from msgl_core.cv.analysis import AnalysisOptions, format_analysis
+    from msgl_core.cv.folds import FoldRules
+    from msgl_core.cv.run import CVPlan, plan_folds, run_cv
+
+    overrides = {k: v for k, v in {
+        "basin": basin, "sparsity": sparsity, "epochs": epochs, "device": device, "threads": threads,
+        "holdout_segments": None if holdout_segments is None else [s for s in holdout_segments.split(",") if s],
+    }.items() if v is not None}
+    try:
+        base = (RunConfig.from_yaml(config) if config else RunConfig()).with_overrides(**overrides)
+        plan = CVPlan(base, tuple(_split(variants, str)), tuple(_split(seeds, int)), cv_scheme, folds, repeats,
+                      buffer_hops, not fixed_mask, FoldRules(min_fold_reaches, min_fold_obs, fold_balance),
+                      AnalysisOptions(design, folds, allow_unbalanced, bootstrap, bootstrap_seed))
+        folder = out if out is not None else comparisons_root() / base.basin / "cv"
+        _folder_option(folder, "--out")
+        _folder_option(runs_dir, "--runs-dir")
+        data = _load_data(data_dir, cache_dir)
+        plan_folds(plan, data)
+    except EXPECTED_ERRORS as error:
+        _fail(error)
+    n_runs = len(plan.variants) * repeats * folds * len(plan.seeds)
+    with tqdm(total=n_runs, desc=f"cv {base.basin}", unit="run") as bar:
+        def on_result(outcome) -> None:
+            bar.update(1)
+            bar.set_postfix_str(f"{outcome.variant} seed {outcome.seed}" + (f": {outcome.error[:40]}" if outcome.error else ""))
+
+        try:
+            result = run_cv(plan, data, folder, runs_dir, scheduler, workers, on_result)
+        except (*EXPECTED_ERRORS, TimeoutError) as error:
+            _fail(error)
+    failed = result.results[result.results["status"] != "ok"]
+    for row in failed.itertuples():
+        typer.echo(f"failed: {row.variant} repeat {row.repeat} fold {row.fold} seed {row.seed}: {row.error}", err=True)
+    typer.echo("wrote " + ", ".join(str(p) for p in result.paths), err=True)
+    if result.analysis is None:
+        typer.echo(f"error: {result.analysis_error}", err=True)
+        raise typer.Exit(code=1)
+    typer.echo(format_analysis(result.analysis))
+    if len(failed):
         raise typer.Exit(code=1)
 
 

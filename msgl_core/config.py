@@ -59,6 +59,79 @@ _KINDS = {"variant": _STR, "basin": _STR, "sparsity": _FLOAT, "seed": _INT, "mas
           "window": _INT, "early_stopping": _INT, "faithful_step": _BOOL, "device": _STR, "threads": _INT}
 _OPTIONAL = ("early_stopping", "grad_clip", "threads")
 
+#: Variants whose model reads :class:`DynamicGraphConfig`; for every other variant ``dynamic_graph`` is left
+#: out of :meth:`RunConfig.key` (it changes nothing there), so their run names stay as they were.
+DYNAMIC_GRAPH_VARIANTS = ("msgl_dyn", "dyn_stgcn")
+#: Choices of the ``dynamic_graph`` options (docs/dynamic_graph.md).
+DYNAMIC_EDGES = ("union", "river", "knn")
+DYNAMIC_JK = ("cat", "max", "none")
+DYNAMIC_KNN_FEATURES = ("fine",)
+_DYNAMIC_KINDS = {"blocks": _INT, "k": _INT, "edges": _STR, "jk": _STR, "knn_features": _STR,
+                  "temporal_kernel": _INT, "init_length_km": _FLOAT, "init_channel_length_km": _FLOAT,
+                  "dropout": _FLOAT}
+
+
+@dataclass(frozen=True)
+class DynamicGraphConfig:
+    """The dynamic graph blocks of ``msgl_dyn`` and ``dyn_stgcn`` (config key ``dynamic_graph``; docs/dynamic_graph.md).
+
+    Attributes:
+        blocks: number L of dynamic graph blocks, >= 1.
+        k: feature-space neighbours per reach and block, >= 1 (at most reaches - 1 are used).
+        edges: ``union`` (river and kNN edges, typed), ``river`` (river edges only) or ``knn`` (kNN only).
+        jk: jumping knowledge over the L + 1 levels: ``cat`` (concatenated, then a linear map to H),
+            ``max`` (element-wise maximum) or ``none`` (the last level only).
+        knn_features: what neighbours are chosen on: ``fine``, the fine-scale states.
+        temporal_kernel: taps of the gated causal temporal convolutions, >= 1 (1: none in ``msgl_dyn``);
+            None: the variant's default (1 for ``msgl_dyn``, 3 for ``dyn_stgcn``).
+        init_length_km: initial geometric length scale ℓ_g of the kNN distance, km, > 0.
+        init_channel_length_km: initial channel length scale ℓ_c of the river-edge weights, km, > 0.
+        dropout: dropout probability on each block's update, in [0, 1).
+
+    Raises ValueError on a value of the wrong type, out of range or not among the choices.
+    """
+
+    blocks: int = 3
+    k: int = 8
+    edges: str = "union"
+    jk: str = "cat"
+    knn_features: str = "fine"
+    temporal_kernel: int | None = None
+    init_length_km: float = 10.0
+    init_channel_length_km: float = 5.0
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name, kind in _DYNAMIC_KINDS.items():
+            _check_kind(f"dynamic_graph.{name}", getattr(self, name), kind, name == "temporal_kernel")
+        for name, choices in (("edges", DYNAMIC_EDGES), ("jk", DYNAMIC_JK), ("knn_features", DYNAMIC_KNN_FEATURES)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"dynamic_graph.{name} must be one of {', '.join(choices)}, "
+                                 f"got {getattr(self, name)!r}")
+        for name in ("blocks", "k", "temporal_kernel"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"dynamic_graph.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("init_length_km", "init_channel_length_km"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"dynamic_graph.{name} must be > 0 km, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dynamic_graph.dropout must be in [0, 1), got {self.dropout}")
+
+    @classmethod
+    def from_dict(cls, values: Any) -> DynamicGraphConfig:
+        """Build from a mapping. Raises ValueError for a non-mapping, unknown keys or bad values."""
+        if isinstance(values, cls):
+            return values
+        if not isinstance(values, dict):
+            raise ValueError(f"dynamic_graph must be a mapping of its options, got {values!r}")
+        known = [f.name for f in dataclasses.fields(cls)]
+        for key in values:
+            if key not in known:
+                hint = difflib.get_close_matches(str(key), known, n=1)
+                raise ValueError(f"unknown dynamic_graph key {key!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+                                 + f" Valid keys: {', '.join(known)}")
+        return cls(**values)
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -80,9 +153,14 @@ class RunConfig:
         faithful_step: MSGL only: reproduce the official 6-pass MGDA step instead of the 2-pass one.
         holdout_segments: ``seg_id_nat`` whose observations (both scales) are withheld from training
             and validation, for ungauged evaluation.
+        buffer_segments: ``seg_id_nat`` whose observations (both scales) are also withheld from training and
+            validation but not scored apart (the buffer around a cross-validation test fold,
+            :mod:`msgl_core.cv`); disjoint from ``holdout_segments``.
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``. Not part of the run's identity.
         threads: torch CPU threads, >= 1 (None: torch's default). Not part of the run's identity.
         train_periods, val_periods, test_periods: inclusive ISO date ranges (``YYYY-MM-DD``).
+        dynamic_graph: options of the dynamic graph blocks (:class:`DynamicGraphConfig`); part of the run's
+            identity only for the variants in :data:`DYNAMIC_GRAPH_VARIANTS`.
 
     Raises ValueError on a value of the wrong type or out of range (see :meth:`validate`).
     """
@@ -102,13 +180,17 @@ class RunConfig:
     early_stopping: int | None = None
     faithful_step: bool = False
     holdout_segments: tuple[int, ...] = ()
+    buffer_segments: tuple[int, ...] = ()
     device: str = "auto"
     threads: int | None = None
     train_periods: tuple[Period, ...] = TRAIN_PERIODS
     val_periods: tuple[Period, ...] = VAL_PERIODS
     test_periods: tuple[Period, ...] = TEST_PERIODS
+    dynamic_graph: DynamicGraphConfig = dataclasses.field(default_factory=DynamicGraphConfig)
     #: Fields that do not change results and are left out of :meth:`key`.
     RUNTIME_ONLY: ClassVar[tuple[str, ...]] = ("device", "threads")
+    #: Fields added after runs were cached: left out of :meth:`key` at their default, so older runs keep their key.
+    KEYED_WHEN_SET: ClassVar[tuple[str, ...]] = ("buffer_segments",)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -142,8 +224,14 @@ class RunConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ValueError(f"grad_clip must be > 0 (or unset for no clipping), got {self.grad_clip}")
-        for segment in self.holdout_segments:
-            _check_kind("holdout_segments", segment, _INT, False)
+        for name in ("holdout_segments", "buffer_segments"):
+            for segment in getattr(self, name):
+                _check_kind(name, segment, _INT, False)
+        overlap = sorted(set(self.holdout_segments) & set(self.buffer_segments))
+        if overlap:
+            raise ValueError(f"buffer_segments must not repeat holdout_segments, got {overlap} in both")
+        if not isinstance(self.dynamic_graph, DynamicGraphConfig):
+            raise ValueError(f"dynamic_graph must be a DynamicGraphConfig, got {type(self.dynamic_graph).__name__}")
         for name in ("train_periods", "val_periods", "test_periods"):
             periods = getattr(self, name)
             if not periods:
@@ -168,8 +256,11 @@ class RunConfig:
         for name in ("train_periods", "val_periods", "test_periods"):
             if name in converted:
                 converted[name] = _periods(name, converted[name])
-        if "holdout_segments" in converted:
-            converted["holdout_segments"] = _segments(converted["holdout_segments"])
+        for name in ("holdout_segments", "buffer_segments"):
+            if name in converted:
+                converted[name] = _segments(name, converted[name])
+        if "dynamic_graph" in converted:
+            converted["dynamic_graph"] = DynamicGraphConfig.from_dict(converted["dynamic_graph"])
         if isinstance(converted.get("basin"), int) and not isinstance(converted["basin"], bool):
             converted["basin"] = str(converted["basin"])  # YAML reads an outlet seg_id_nat as a number
         if isinstance(converted.get("basin"), str):
@@ -225,7 +316,9 @@ class RunConfig:
 
     def key(self, data_fingerprint: str) -> str:
         """16-hex-digit hash of the result-defining fields, :data:`RUN_FORMAT` and the dataset fingerprint."""
-        identity = {k: v for k, v in self.to_dict().items() if k not in self.RUNTIME_ONLY}
+        identity = {k: v for k, v in self.to_dict().items() if k not in self.RUNTIME_ONLY
+                    and not (k in self.KEYED_WHEN_SET and getattr(self, k) == getattr(RunConfig, k))
+                    and not (k == "dynamic_graph" and self.variant not in DYNAMIC_GRAPH_VARIANTS)}
         text = json.dumps({"config": identity, "data": data_fingerprint, "run_format": RUN_FORMAT}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -256,11 +349,11 @@ def _periods(name: str, value: Any) -> tuple[Period, ...]:
     return tuple((str(a), str(b)) for a, b in value)
 
 
-def _segments(value: Any) -> tuple[int, ...]:
-    """Hold-out ``seg_id_nat`` list → sorted unique ints. Raises ValueError for a non-integer item."""
+def _segments(name: str, value: Any) -> tuple[int, ...]:
+    """A ``seg_id_nat`` list (field ``name``) → sorted unique ints. Raises ValueError for a non-integer item."""
     if not isinstance(value, list | tuple):
-        raise ValueError(f"holdout_segments must be a list of seg_id_nat, got {value!r}")
+        raise ValueError(f"{name} must be a list of seg_id_nat, got {value!r}")
     try:
         return tuple(sorted({int(str(s).strip()) for s in value}))
     except ValueError:
-        raise ValueError(f"holdout_segments must be integer seg_id_nat values, got {list(value)!r}") from None
+        raise ValueError(f"{name} must be integer seg_id_nat values, got {list(value)!r}") from None

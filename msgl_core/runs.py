@@ -331,14 +331,14 @@ def write_predictions(run: Run, data: MultiscaleData, out: str | Path, device: s
 
 
 def _write_text(path: Path, text: str) -> None:
-    _atomic(path, lambda tmp: tmp.write_text(text))
+    write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
 def _write_netcdf(ds: xr.Dataset, path: Path) -> None:
-    _atomic(path, lambda tmp: ds.to_netcdf(tmp, encoding=netcdf_encoding(ds)))
+    write_atomic(path, lambda tmp: ds.to_netcdf(tmp, encoding=netcdf_encoding(ds)))
 
 
-def _atomic(path: Path, write: Callable[[Path], object]) -> None:
+def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
     """Write ``path`` through a temporary file and a rename; on failure remove the temporary file and
     raise OSError naming ``path`` (netCDF reports a full disk as ``RuntimeError: NetCDF: HDF error``)."""
     tmp = path.with_name(f".{path.name}.tmp")

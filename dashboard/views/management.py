@@ -21,6 +21,7 @@ from dashboard.views.tab_view import TabView
 from msgl_core import PARENT_SEGMENT, REACH, days_above, days_above_column
 
 WIDTH, MAX_HEIGHT = 560, 640
+TABLE_WIDTH = 560
 #: Sequential, colour-blind-safe colour map of day counts.
 DAYS_CMAP = "viridis"
 MONTH_OPTIONS = {calendar.month_abbr[m]: m for m in range(1, 13)}
@@ -52,8 +53,10 @@ class ManagementMap(TabView):
             label="Threshold")
         self._plot = pn.pane.HoloViews(linked_axes=False)
         self._summary = pn.pane.Markdown(sizing_mode="stretch_width")
-        self._table = pn.widgets.Tabulator(pd.DataFrame(), height=560, width=470, disabled=True, selectable=1,
-                                           show_index=True, pagination=None, sizing_mode="fixed")
+        self._table = pn.widgets.Tabulator(pd.DataFrame(), height=560, width=TABLE_WIDTH, disabled=True, selectable=1,
+                                           show_index=True, pagination=None, sizing_mode="fixed",
+                                           widths={"reach": 95, PARENT_SEGMENT: 125, **dict.fromkeys(LABELS.values(), 105)},
+                                           configuration={"columnDefaults": {"headerWordWrap": True}})
         self._csv = pn.widgets.FileDownload(callback=self._table_csv, filename="days_above.csv", label="Table (CSV)",
                                             width=200, embed=False, disabled=True)
         self._memo: dict = {}
@@ -112,9 +115,12 @@ class ManagementMap(TabView):
             f"{len(table):,} reaches have at least one day above {threshold:g} °C. Click a reach or a row for its "
             "hydrograph; click a column header to sort.")
         shown = table.drop(columns="season_days").sort_values(column, ascending=False).rename(columns=LABELS)
+        shown[PARENT_SEGMENT] = shown[PARENT_SEGMENT].astype(str)  # an id: no thousands separator
         shown.index.name = "reach"
         self._table.param.update(value=shown, visible=True, height=min(560, 60 + 26 * len(shown)))
-        self._csv.param.update(filename=f"{results.name}_days_above_{season.replace(' ', '_')}.csv", disabled=False)
+        months = "-".join(map(str, sorted(self.state.season_months)))
+        self._csv.param.update(filename=f"{results.name}_days_above_months_{months}_{year or 'all_years'}.csv",
+                               disabled=False)
         self._plot.visible = True
 
     def _days_lines(self, table: pd.DataFrame, column: str, threshold: float) -> hv.Overlay:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import holoviews as hv
 import numpy as np
 import pandas as pd
+from bokeh.models import CustomJS, ScaleBar
+from bokeh.models.annotations.dimensional import CustomDimensional
 
 from dashboard.geometry import PIECE_COLUMNS, Bounds
 from dashboard.resources import Resources
@@ -52,10 +54,12 @@ def one_line(template: str) -> str:
     return f'<div style="white-space:nowrap;font-size:11px">{template}</div>'
 
 
-def map_options(bounds: Bounds, width: int, max_height: int, title: str = "") -> dict:
-    """Options of a map's outermost overlay: no axes, equal x/y scale, wheel zoom active."""
+def map_options(bounds: Bounds, width: int, max_height: int, title: str = "", scale_bar: bool = False) -> dict:
+    """Options of a map's outermost overlay: no axes, equal x/y scale, wheel zoom active (and, with
+    ``scale_bar``, a scale bar: :func:`add_scale_bar`)."""
     frame_width, frame_height = bounds.frame_size(width, max_height)
-    return {"xaxis": None, "yaxis": None, "xlim": bounds.xlim, "ylim": bounds.ylim, "frame_width": frame_width,
+    hooks = {"hooks": [add_scale_bar]} if scale_bar else {}
+    return {**hooks, "xaxis": None, "yaxis": None, "xlim": bounds.xlim, "ylim": bounds.ylim, "frame_width": frame_width,
             "frame_height": frame_height, "active_tools": ["wheel_zoom"], "toolbar": "above",
             "default_tools": [], "tools": TOOLS, "title": title, "show_grid": False, "bgcolor": "#f7f7f5",
             "backend_opts": {"plot.output_backend": "webgl"}}
@@ -101,3 +105,72 @@ def error_limits(metric: str, values: np.ndarray) -> tuple[tuple[float, float], 
     finite = values[np.isfinite(values)]
     top = float(np.percentile(finite, 95)) if finite.size else 1.0
     return (0.0, float(np.ceil(max(top, 0.5) * 2) / 2)), ERROR_CMAP
+
+
+#: Web Mercator's sphere radius, m.
+MERCATOR_RADIUS_M = 6378137.0
+#: Hover filter keeping one tooltip per value of a column: of the hit rows sharing a value, only the first.
+_FIRST_PER_VALUE = """
+export default (args, tool, {value, data_source, vars}) => {
+  const column = data_source.data[args.column]
+  for (const i of vars.indices) {
+    if (i < vars.index && column[i] === value) return false
+  }
+  return true
+}
+"""
+
+
+def ground_scale(y: float) -> float:
+    """Ground metres per Web Mercator metre at northing ``y`` (m): the cosine of its latitude."""
+    return float(np.cos(np.arctan(np.sinh(y / MERCATOR_RADIUS_M))))
+
+
+def one_tooltip_per(column: str):  # noqa: ANN201 - a HoloViews hook
+    """HoloViews hook: the element's hover shows one tooltip per value of ``column`` under the cursor.
+
+    A line drawn as many ``hv.Segments`` pieces is otherwise listed once per piece near the cursor.
+    Use as ``.opts(tools=["hover"], hooks=[maps.one_tooltip_per("reach")])``.
+    """
+    def hook(plot: object, element: object) -> None:
+        hover = plot.handles.get("hover")  # type: ignore[attr-defined]
+        if hover is not None:
+            hover.filters = {f"@{{{column}}}": CustomJS(args={"column": column}, code=_FIRST_PER_VALUE)}
+
+    return hook
+
+
+def add_scale_bar(plot: object, element: object) -> None:
+    """HoloViews hook: a scale bar of ground distance (m, km; true at the map's centre latitude) in the lower right.
+
+    Maps are in Web Mercator metres, which stretch ground distance by 1 / cos(latitude) (~1.33 in the
+    DRB), so the bar converts. Added once per figure. Use as ``.opts(hooks=[maps.add_scale_bar])``, or
+    ``map_options(..., scale_bar=True)``.
+    """
+    figure = plot.state  # type: ignore[attr-defined]
+    if any(isinstance(item, ScaleBar) for item in figure.center):
+        return
+    y_range = figure.y_range
+    middle = (y_range.start + y_range.end) / 2 if y_range.start is not None and y_range.end is not None else 4.9e6
+    units = CustomDimensional(basis={"wm": (ground_scale(middle), "m"), "m": (1.0, "m"), "km": (1000.0, "km")},
+                              ticks=[1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500])
+    figure.add_layout(ScaleBar(range=figure.x_range, unit="wm", dimensional=units, location="bottom_right",
+                               bar_length=0.2, background_fill_alpha=0.6, border_line_color=None,
+                               label_text_font_size="11px"))
+
+
+def locator(resources: Resources, focus: Bounds | None, size: int = 150) -> hv.Overlay:
+    """A small map of the whole DRB (outline) with ``focus`` (e.g. the chosen domain) as an orange box; no tools.
+
+    ``focus`` None draws the outline alone.
+    """
+    whole = resources.bounds
+    boxes = [] if focus is None else [(focus.left, focus.bottom, focus.right, focus.top)]
+    frame_width, frame_height = whole.frame_size(size, int(size * 1.6), min_height=40)
+    outline = hv.Path(resources.boundary_paths(), kdims=["x", "y"]).opts(color="#444444", line_width=1, tools=[])
+    box = hv.Rectangles(boxes, kdims=["x0", "y0", "x1", "y1"]).opts(
+        fill_color="#ff7f0e", fill_alpha=0.25, line_color="#d95f02", line_width=1.5, tools=[])
+    return (outline * box).opts(xaxis=None, yaxis=None, xlim=whole.xlim, ylim=whole.ylim, frame_width=frame_width,
+                                frame_height=frame_height, toolbar=None, default_tools=[], tools=[],
+                                show_grid=False, bgcolor="#f7f7f5", title="")
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import holoviews as hv
+import numpy as np
 import panel as pn
 
 from dashboard.state import UPSTREAM
@@ -18,48 +19,55 @@ LEGEND = """<div style="font-size:0.9em;line-height:1.7">
 <span style="display:inline-block;width:28px;height:7px;background:#ff7f0e;opacity:0.6;vertical-align:middle"></span> chosen training domain<br>
 <span style="color:#111111">&#9679;</span> observation site (grey: no temperature days) &nbsp;
 <span style="color:#b30000">&#9650;</span> dam &nbsp; <span style="color:#7fb8e6">&#9632;</span> reservoir<br>
-Hover shows ids, length, parent segment and observed days; the wheel zooms.
+Hover shows ids, names, length, parent segment and observed days; the wheel zooms. The map zooms to the
+chosen domain (orange box in the small map below); the bar at the bottom right is ground distance.
 </div>"""
 WIDTH, MAX_HEIGHT = 560, 900
 
 
+#: Colours of fine reaches with and without observations.
+REACH_COLORS = {"observed": "#08519c", "no observations": "#6baed6"}
+#: Colours of observation sites with and without temperature days.
+SITE_COLORS = {"with temperature days": "#111111", "no temperature days": "#9a9a9a"}
+LOCATOR_SIZE = 150
+
+
 class NetworkMap(TabView):
-    """Map of the network with hover (ids, length, parent segment, observed days); a click picks the outlet of the domain."""
+    """Map of the network with hover (ids, length, parent segment, observed days, names); a click picks the
+    outlet of the domain, and the map zooms to the chosen domain (a locator inset shows where it lies)."""
 
     tab = "network"
 
     def __init__(self, **params: object) -> None:
         super().__init__(**params)
         r = self.state.resources
-        # One-line tooltips: a cursor on a vertex hits two pieces, and several sites can share a reach.
-        reach_tooltips = maps.one_line(f"reach <b>@reach</b> · segment @{PARENT_SEGMENT} · @length_km{{0.00}} km · "
-                                       "@n_obs_days observed days")
-        columns = ["reach", PARENT_SEGMENT, "length_km", "n_obs_days"]
-        observed = r.reach_pieces["n_obs_days"] > 0
-        # Fixed colours (no colour mapping) keep the first render fast.
-        self._reaches = [
-            maps.segments(r.reach_pieces[~observed], columns, "fine reaches without observations").opts(
-                color="#6baed6", line_width=1.6, tools=["hover"], hover_tooltips=reach_tooltips),
-            maps.segments(r.reach_pieces[observed], columns, "fine reaches with observations").opts(
-                color="#08519c", line_width=1.8, tools=["hover"], hover_tooltips=reach_tooltips)]
+        # One layer per kind of thing, each with one tooltip per thing: a reach is drawn as many pieces.
+        self._reaches = maps.segments(r.reach_pieces, ["reach", PARENT_SEGMENT, "length_km", "n_obs_days", "observed"],
+                                      "fine reaches").opts(
+            color="observed", cmap=REACH_COLORS, line_width=1.7, tools=["hover"], hooks=[maps.one_tooltip_per("reach")],
+            hover_tooltips=maps.one_line(f"reach <b>@reach</b> · segment @{PARENT_SEGMENT} · @length_km{{0.00}} km · "
+                                         "@n_obs_days observed days"))
         self._coarse = maps.segments(r.segment_pieces, ["segment", "length_km", "n_reaches", "area_km2", "n_obs_days"],
                                      "NHM segments")
         sites = r.site_points()
-        site_tooltips = maps.one_line("site <b>@site_id</b> · reach @reach · @n_obs_days observed days")
-        with_data = sites["n_obs_days"] > 0
-        self._sites = [
-            maps.points(sites[~with_data], ["site_id", "reach", "segment", "n_obs_days"], "sites without data").opts(
-                color="#9a9a9a", size=2.5, line_alpha=0, tools=["hover"], hover_tooltips=site_tooltips),
-            maps.points(sites[with_data], ["site_id", "reach", "segment", "n_obs_days"], "observation sites").opts(
-                color="#111111", size=4, fill_alpha=0.8, line_alpha=0, tools=["hover"], hover_tooltips=site_tooltips)]
+        sites = sites.assign(status=np.where(sites["n_obs_days"] > 0, *SITE_COLORS),
+                             marker_size=np.where(sites["n_obs_days"] > 0, 4.0, 2.5))
+        self._sites = maps.points(sites, ["site_id", "reach", "segment", "n_obs_days", "status", "marker_size"],
+                                  "observation sites").opts(
+            color="status", cmap=SITE_COLORS, size="marker_size", fill_alpha=0.8, line_alpha=0, tools=["hover"],
+            hover_tooltips=maps.one_line("site <b>@site_id</b> · reach @reach · @n_obs_days observed days"))
         self._reservoirs = hv.Polygons(r.reservoir_polygons(), kdims=["x", "y"], vdims=["name", "area_km2"],
                                        label="reservoirs").opts(
             color="#7fb8e6", line_color="#2b6ea8", line_width=0.8, tools=["hover"],
             hover_tooltips=maps.one_line("reservoir <b>@name</b> · @area_km2{0.0} km²"))
         self._dams = maps.points(r.dam_points(), ["name", "river", "year"], "dams").opts(
             marker="triangle", size=9, color="#b30000", tools=["hover"],
-            hover_tooltips=maps.one_line("dam <b>@name</b> · @river · built @year"))
+            hover_tooltips=maps.one_line("dam <b>@name</b> · @river · built @{year}"))
+        self._zoomed_basin = self._basin()
+        self._view = r.bounds
         self._plot = pn.pane.HoloViews(linked_axes=False)
+        self._locator = pn.pane.HoloViews(hv.DynamicMap(self._locator_map, streams=[hv.streams.Params(
+            self.state, ["check"])]), linked_axes=False)
         self._info = pn.pane.Markdown(sizing_mode="stretch_width")
         self._basemap = pn.widgets.Checkbox.from_param(self.state.param.basemap, label="tile basemap", disabled=True)
         self._toggles = pn.Column(
@@ -73,24 +81,44 @@ class NetworkMap(TabView):
         self._describe()
         self._tiles_checked()
 
+    def _basin(self) -> str | None:
+        config = self.state.check.config
+        return None if config is None else config.basin
+
     def _domain_layer(self, check: object) -> hv.Segments:
-        check = self.state.check
+        basin = self._basin()
         pieces = self.state.resources.segment_pieces
-        if check.config is None:
-            chosen = pieces.iloc[:0]
-        else:
-            chosen = pieces[pieces["segment"].isin(self.state.resources.domain_segments(check.config.basin))]
+        chosen = pieces.iloc[:0] if basin is None else pieces[
+            pieces["segment"].isin(self.state.resources.domain_segments(basin))]
         return maps.segments(chosen[maps.PIECE_COLUMNS], [], "chosen domain").opts(
-            color="#ff7f0e", line_width=7, alpha=0.55, tools=[])
+            color="#ff7f0e", line_width=7, alpha=0.55, tools=[], hooks=[self._zoom_to_domain])
+
+    def _zoom_to_domain(self, plot: object, element: object) -> None:
+        """Hook of the domain layer: when the chosen domain changed, zoom the map to it (equal x/y scale kept)."""
+        basin = self._basin()
+        if basin is None or basin == self._zoomed_basin:
+            return
+        self._zoomed_basin = basin
+        figure = plot.state  # type: ignore[attr-defined]
+        aspect = (figure.frame_height or 1) / (figure.frame_width or 1)
+        self._view = self.state.resources.domain_bounds(basin).fit(aspect)
+        figure.x_range.update(start=self._view.left, end=self._view.right)
+        figure.y_range.update(start=self._view.bottom, end=self._view.top)
+
+    def _locator_map(self, check: object) -> hv.Overlay:
+        basin = self._basin()
+        return maps.locator(self.state.resources, None if basin is None else self.state.resources.domain_bounds(basin),
+                            LOCATOR_SIZE)
 
     def draw(self) -> None:
-        """Rebuild the map (layers follow the toggles)."""
+        """Rebuild the map (layers follow the toggles); it keeps showing the chosen domain's extent."""
         s, r = self.state, self.state.resources
-        coarse = self._coarse.opts(
-            clone=True, color="#1f4e79", line_width=3.5 if not s.show_reaches else 6, alpha=0.9 if not s.show_reaches else 0.18,
-            tools=[] if s.show_reaches else ["hover"],
-            hover_tooltips=maps.one_line("segment <b>@segment</b> · @length_km{0.0} km · @n_reaches fine reaches · "
-                                         "@area_km2{0,0} km² drained · @n_obs_days observed reach-days"))
+        coarse = self._coarse.opts(clone=True, color="#1f4e79", line_width=6 if s.show_reaches else 3.5,
+                                   alpha=0.18 if s.show_reaches else 0.9, tools=[])
+        if not s.show_reaches:  # the segments are what is under the cursor then
+            coarse = coarse.opts(tools=["hover"], hooks=[maps.one_tooltip_per("segment")], hover_tooltips=maps.one_line(
+                "segment <b>@segment</b> · @length_km{0.0} km · @n_reaches fine reaches · "
+                "@area_km2{0,0} km² drained · @n_obs_days observed reach-days"))
         domain = hv.DynamicMap(self._domain_layer, streams=[hv.streams.Params(s, ["check"])])
         # Tap on the inner DynamicMap: HoloViews ignores a Tap on an overlay that contains DynamicMaps.
         hv.streams.Tap(source=domain, x=None, y=None).add_subscriber(self._on_tap)
@@ -98,15 +126,15 @@ class NetworkMap(TabView):
         if s.show_sites:
             layers += [self._reservoirs, self._dams]
         if s.show_reaches:
-            layers += self._reaches
+            layers.append(self._reaches)
         if s.show_sites:
-            layers += self._sites
+            layers.append(self._sites)
         overlay = layers[0]
         for layer in layers[1:]:
             overlay = overlay * layer
-        overlay = overlay.opts(**maps.map_options(r.bounds, WIDTH, MAX_HEIGHT, "Delaware River Basin"),
-                               legend_position="bottom_left", show_legend=False)
-        self._plot.object = overlay
+        options = maps.map_options(r.bounds, WIDTH, MAX_HEIGHT, "Delaware River Basin", scale_bar=True)
+        self._plot.object = overlay.opts(**{**options, "xlim": self._view.xlim, "ylim": self._view.ylim},
+                                         legend_position="bottom_left", show_legend=False)
 
     def _tiles_checked(self, *events: object) -> None:
         online = self.state.tiles_online
@@ -136,5 +164,5 @@ class NetworkMap(TabView):
         self._info.object = "  \n".join(lines)
 
     def __panel__(self) -> pn.viewable.Viewable:
-        side = pn.Column(self._toggles, self._info, pn.pane.HTML(LEGEND), width=420)
+        side = pn.Column(self._toggles, self._info, pn.pane.HTML(LEGEND), self._locator, width=420)
         return pn.Row(self._plot, side, name="Network")

@@ -13,6 +13,7 @@ import param
 from panel.viewable import Viewer
 
 from dashboard.state import AppState
+from dashboard.views import maps
 from msgl_core import MIN_GROUP_OBS, PARENT_SEGMENT, SPLIT_NAMES, SPLITS
 
 #: Shading of each split (msgl_core.SPLITS) on the hydrograph.
@@ -49,7 +50,12 @@ def observation_class(series: pd.DataFrame, held_out: bool = False) -> pd.Series
 
 
 class ReachDetail(Viewer):
-    """Hydrograph, scatter and monthly errors of the selected reach; also lets the user pick a reach by id."""
+    """Hydrograph, scatter and monthly errors of the selected reach; also lets the user pick a reach by id.
+
+    The three plots are built once per run as DynamicMaps on :attr:`AppState.reach` (every element is
+    always there, empty where a reach has nothing to show), so choosing another reach only sends its data
+    to the browser instead of building new plots.
+    """
 
     state = param.ClassSelector(class_=AppState, doc="Session state shared by all views.")
 
@@ -64,11 +70,11 @@ class ReachDetail(Viewer):
         self._hydrograph = pn.pane.HoloViews(linked_axes=False, sizing_mode="stretch_width", visible=False)
         self._scatter = pn.pane.HoloViews(linked_axes=False, visible=False)
         self._months = pn.pane.HoloViews(linked_axes=False, visible=False)
+        self._memo: tuple[tuple[int, str] | None, pd.DataFrame] = (None, pd.DataFrame())
         self._chooser.param.watch(lambda event: self.state.select_reach(event.new), "value")
-        self.state.param.watch(self._options, "results")
-        self.state.param.watch(self._draw, ["results", "reach"])
-        self._options()
-        self._draw()
+        self.state.param.watch(self._results_changed, "results")
+        self.state.param.watch(self._reach_changed, "reach")
+        self._results_changed()
 
     @staticmethod
     def _legend_html() -> str:
@@ -76,25 +82,34 @@ class ReachDetail(Viewer):
                             f"{SPLIT_NAMES[s]}" for s, c in SPLIT_COLORS.items())
         return f'<span style="font-size:0.85em">Shaded periods: {swatches}</span>'
 
-    def _options(self, *events: object) -> None:
+    def _results_changed(self, *events: object) -> None:
         results = self.state.results
         if results is None:
             self._chooser.options = []
-            return
-        gauged = list(results.per_reach.index.intersection(results.reaches))
-        self._chooser.options = gauged + [r for r in results.reaches if r not in set(gauged)]
+        else:
+            gauged = list(results.per_reach.index.intersection(results.reaches))
+            self._chooser.options = gauged + [r for r in results.reaches if r not in set(gauged)]
+            reach = hv.streams.Params(self.state, ["reach"])
+            self._hydrograph.object = hv.DynamicMap(self._hydrograph_plot, streams=[reach])
+            self._scatter.object = hv.DynamicMap(self._scatter_plot, streams=[reach])
+            self._months.object = hv.DynamicMap(self._month_plot, streams=[reach])
+        self._reach_changed()
 
-    def _draw(self, *events: object) -> None:
+    def _shown(self) -> bool:
         results, reach = self.state.results, self.state.reach
-        shown = results is not None and reach is not None and reach in results.reaches
+        return results is not None and reach is not None and reach in results.reaches
+
+    def _reach_changed(self, *events: object) -> None:
+        shown = self._shown()
         for pane in (self._hydrograph, self._scatter, self._months, self._legend):
             pane.visible = shown
         if not shown:
             self._title.object = ("Click a reach on the day map or the error map to see its hydrograph."
-                                  if results is not None else "Load or train a run, then click a reach.")
+                                  if self.state.results is not None else "Load or train a run, then click a reach.")
             return
+        results, reach = self.state.results, self.state.reach
         assert results is not None and reach is not None
-        series = results.reach_series(reach)
+        series = self._series(reach)
         info = self.state.resources.reaches.loc[reach]
         metrics = results.per_reach.loc[reach] if reach in results.per_reach.index else None
         score = (f"no test score (fewer than {MIN_GROUP_OBS} test observations)"
@@ -104,54 +119,73 @@ class ReachDetail(Viewer):
         classes = observation_class(series, held_out)
         withheld = (f"hold-out reach: {int((classes == 'held out').sum()):,} training/validation observations withheld"
                     if held_out else f"{int((classes == 'masked').sum()):,} observations withheld by the sparsity mask")
-        self._title.object = (f"### Reach {reach}\nParent segment {info[PARENT_SEGMENT]} · "
-                              f"{info['length_m'] / 1000:.2f} km · "
+        self._title.object = (f"### {maps.run_title(results.run, f'Reach {reach}')}\nParent segment "
+                              f"{info[PARENT_SEGMENT]} · {info['length_m'] / 1000:.2f} km · "
                               f"{int(np.isfinite(series['observed']).sum()):,} observed days · {score} · {withheld}")
-        self._hydrograph.object = self._hydrograph_plot(series, results.time, classes)
-        self._scatter.object = self._scatter_plot(series)
-        self._months.object = self._month_plot(results.monthly_errors(reach))
 
-    def _hydrograph_plot(self, series: pd.DataFrame, time: pd.DatetimeIndex, classes: pd.Series) -> hv.Overlay:
-        split = series["split"].to_numpy()
+    def _series(self, reach: str | None) -> pd.DataFrame:
+        """The reach's daily series (read once per reach for the title and the three plots), or an empty one
+        (same columns) when no reach of the run is selected."""
+        results = self.state.results
+        assert results is not None
+        if reach is None or reach not in results.reaches:
+            return pd.DataFrame({"prediction": np.array([], float), "observed": np.array([], float),
+                                 "used": np.array([], bool), "split": np.array([], str)}, index=pd.DatetimeIndex([]))
+        key = (id(results), reach)
+        if self._memo[0] != key:
+            self._memo = (key, results.reach_series(reach))
+        return self._memo[1]
+
+    def _hydrograph_plot(self, reach: str | None) -> hv.Overlay:
+        results = self.state.results
+        assert results is not None
+        series, time = self._series(reach), results.time
+        held_out = reach is not None and reach in results.reaches and results.is_held_out(reach)
+        classes = observation_class(series, held_out)
         layers: list[hv.Element] = [
-            hv.VSpans(split_spans(time, split, name), kdims=["date", TEMPERATURE]).opts(color=color, alpha=0.12)
-            for name, color in SPLIT_COLORS.items() if (split == name).any()]
+            hv.VSpans(split_spans(time, results.split, name), kdims=["date", TEMPERATURE]).opts(color=color, alpha=0.12)
+            for name, color in SPLIT_COLORS.items()]
         layers.append(hv.Curve((series.index, series["prediction"]), "date", TEMPERATURE, label="predicted").opts(
             color="#444444", line_width=1.3, tools=["hover"]))
         for key, (label, color, marker) in OBS_CLASSES.items():
             days = classes.index[classes == key]
-            if len(days):
-                layers.append(hv.Scatter((days, series.loc[days, "observed"]), "date", TEMPERATURE, label=label).opts(
-                    color=color, marker=marker, size=5 if marker == "circle" else 7, tools=["hover"]))
+            layers.append(hv.Scatter((days, series.loc[days, "observed"]), "date", TEMPERATURE, label=label).opts(
+                color=color, marker=marker, size=5 if marker == "circle" else 7, tools=["hover"]))
         center = pd.Timestamp(self.state.date) if self.state.date is not None else time[len(time) // 2]
         if len(classes) and not ((classes.index > center - pd.Timedelta(days=365))
                                  & (classes.index < center + pd.Timedelta(days=365))).any():
             center = classes.index[np.abs(classes.index - center).argmin()]  # show the nearest observations
         xlim = (max(center - pd.Timedelta(days=365), time[0]), min(center + pd.Timedelta(days=365), time[-1]))
+        title = maps.run_title(results.run, f"Daily water temperature, reach {reach}") if reach else ""
         return hv.Overlay(layers).opts(
             height=360, responsive=True, xlim=xlim, legend_position="top", legend_cols=5, show_grid=True,
-            active_tools=["wheel_zoom"], title="Daily water temperature (zoom or pan for other years)")
+            active_tools=["wheel_zoom"], title=title, xlabel="date", ylabel=TEMPERATURE, framewise=True)
 
-    @staticmethod
-    def _scatter_plot(series: pd.DataFrame) -> hv.Overlay:
-        observed = series[np.isfinite(series["observed"].to_numpy())]
-        values = observed[["observed", "prediction"]].to_numpy()
+    def _scatter_plot(self, reach: str | None) -> hv.Overlay:
+        series = self._series(reach)
+        observed = series[np.isfinite(series["observed"].to_numpy(dtype=float))]
+        values = observed[["observed", "prediction"]].to_numpy(dtype=float)
         finite = values[np.isfinite(values)]
         low, high = (float(finite.min()) - 1, float(finite.max()) + 1) if finite.size else (0.0, 30.0)
         layers = [hv.Curve([(low, low), (high, high)], "observed (°C)", "predicted (°C)", label="1:1").opts(
             color="#888888", line_dash="dashed")]
         for split, color in zip(SPLITS, ("#1f77b4", "#ff7f0e", "#111111"), strict=True):
-            label = SPLIT_NAMES[split]
             chunk = observed[observed["split"] == split]
-            if len(chunk):
-                layers.append(hv.Scatter((chunk["observed"], chunk["prediction"]), "observed (°C)", "predicted (°C)",
-                                         label=label).opts(color=color, size=4, alpha=0.6))
-        return hv.Overlay(layers).opts(width=380, height=340, xlim=(low, high), ylim=(low, high),
+            layers.append(hv.Scatter((chunk["observed"], chunk["prediction"]), "observed (°C)", "predicted (°C)",
+                                     label=SPLIT_NAMES[split]).opts(color=color, size=4, alpha=0.6))
+        return hv.Overlay(layers).opts(width=380, height=340, xlim=(low, high), ylim=(low, high), framewise=True,
                                        legend_position="top_left", title="Predicted vs observed", show_grid=True)
 
-    @staticmethod
-    def _month_plot(errors: pd.DataFrame) -> hv.Overlay:
-        table = errors.assign(month=[calendar.month_abbr[int(m)] for m in errors["month"]])
+    def month_errors(self, reach: str | None) -> pd.DataFrame:
+        """Test error of ``reach`` by month (``month`` as Jan…Dec, Scores fields, °C); empty rows without a reach."""
+        results = self.state.results
+        if results is None or reach is None or reach not in results.reaches:
+            return pd.DataFrame({"month": list(calendar.month_abbr[1:]), "rmse": np.nan, "bias": np.nan, "n_obs": 0})
+        errors = results.monthly_errors(reach)
+        return errors.assign(month=[calendar.month_abbr[int(m)] for m in errors["month"]])
+
+    def _month_plot(self, reach: str | None) -> hv.Overlay:
+        table = self.month_errors(reach)
         rmse = hv.Bars(table, "month", ["rmse", "n_obs"], label="RMSE").opts(
             color="#d62728", alpha=0.8, tools=["hover"], hover_tooltips=[("RMSE", "@rmse{0.00} °C"), ("n", "@n_obs")])
         bias = hv.Scatter(table, "month", ["bias", "n_obs"], label="bias (predicted − observed)").opts(
@@ -160,7 +194,7 @@ class ReachDetail(Viewer):
         zero = hv.HLine(0).opts(color="#888888", line_width=1)
         return (rmse * bias * zero).opts(
             width=520, height=340, show_grid=True, ylabel="test error (°C)", xlabel="", legend_position="top",
-            title=f"Test error by month (empty: fewer than {MIN_GROUP_OBS} observations)")
+            framewise=True, title=f"Test error by month (empty: fewer than {MIN_GROUP_OBS} observations)")
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(pn.Row(self._title, self._chooser, sizing_mode="stretch_width"), self._legend,

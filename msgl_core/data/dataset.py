@@ -27,7 +27,7 @@ from msgl_core.data.masking import kept_count, sparsity_mask
 from msgl_core.data.splits import SPLITS, Window, split_days, windows
 from msgl_core.data.timeseries import AIR_TEMP, OBS, SIM, STATIC
 from msgl_core.dims import PARENT_SEGMENT, REACH, SEGMENT, TIME
-from msgl_core.graph import mixed_matrix, to_sparse, updown_adjacency
+from msgl_core.graph import RiverEdges, mixed_matrix, river_edges, to_sparse, updown_adjacency
 
 STATIC_FEATURES = tuple(STATIC)
 DRIVERS = tuple(DRIVER_UNITS)
@@ -91,6 +91,9 @@ class PreparedData:
             training observations; used to un-scale predictions).
         windows: split name → list of windows.
         holdout_reaches: (reaches,) bool, reaches of the hold-out segments.
+        river_fine: typed edges between directly flow-connected reaches, with channel lengths in km
+            (:func:`msgl_core.graph.river_edges`; the dynamic-graph variants).
+        positions_fine: (reaches, 2) float32 Tensor, reach midpoints in km, EPSG:5070 x and y.
     """
 
     segment_ids: np.ndarray
@@ -112,6 +115,8 @@ class PreparedData:
     target_scalers: dict[str, Scaler]
     windows: dict[str, list[Window]]
     holdout_reaches: np.ndarray
+    river_fine: RiverEdges
+    positions_fine: Tensor
     split_days: dict[str, np.ndarray] = field(repr=False)
 
     @property
@@ -123,10 +128,10 @@ class PreparedData:
 def prepare(data: MultiscaleData, cfg: RunConfig) -> PreparedData:
     """Arrays of ``cfg.basin`` for training, evaluation and prediction.
 
-    Raises ValueError for an unknown basin, a hold-out segment outside the basin, or a training
+    Raises ValueError for an unknown basin, a hold-out or buffer segment outside the basin, or a training
     period without fine observations after masking.
     """
-    check_domain(data.network, cfg.basin, cfg.holdout_segments)
+    check_domain(data.network, cfg.basin, cfg.holdout_segments + cfg.buffer_segments)
     net = subnetwork(data.network, cfg.basin)
     segment_ids = net.segments.index.to_numpy()
     reach_ids = net.reaches.index.to_numpy()
@@ -143,15 +148,15 @@ def prepare(data: MultiscaleData, cfg: RunConfig) -> PreparedData:
     adjacency_fine = to_sparse(updown_adjacency(reach_updown))
     mixed = to_sparse(mixed_matrix(reach_updown[:, outlets], parent))
 
-    # Targets: hold-out, then the nested sparsity mask over training + validation days.
-    holdout_segments = np.isin(segment_ids, cfg.holdout_segments)
-    holdout_reaches = holdout_segments[parent]
+    # Targets: hold-out and buffer withheld, then the nested sparsity mask over training + validation days.
+    holdout_reaches = np.isin(segment_ids, cfg.holdout_segments)[parent]
+    withheld_segments = np.isin(segment_ids, cfg.holdout_segments + cfg.buffer_segments)
     fit_days = days["train"] | days["val"]
     y_coarse = coarse[OBS].values.astype(np.float64)
-    y_coarse[np.ix_(fit_days, holdout_segments)] = np.nan
+    y_coarse[np.ix_(fit_days, withheld_segments)] = np.nan
     y_fine_all = fine[OBS].values.astype(np.float64)
     y_fine = y_fine_all.copy()
-    y_fine[np.ix_(fit_days, holdout_reaches)] = np.nan
+    y_fine[np.ix_(fit_days, withheld_segments[parent])] = np.nan
     keep = sparsity_mask(~np.isnan(y_fine), fit_days, cfg.sparsity, cfg.mask_seed)
     y_fine[~keep] = np.nan
     train_fine = y_fine[days["train"]]
@@ -177,7 +182,8 @@ def prepare(data: MultiscaleData, cfg: RunConfig) -> PreparedData:
         y_coarse=y_coarse, y_fine=y_fine, y_fine_all=y_fine_all,
         sim_coarse=coarse[SIM].values.astype(np.float64), target_scalers=target_scalers,
         windows={name: windows(time, getattr(cfg, f"{name}_periods"), cfg.window) for name in SPLITS},
-        holdout_reaches=holdout_reaches, split_days=days,
+        holdout_reaches=holdout_reaches, river_fine=river_edges(reach_updown),
+        positions_fine=torch.as_tensor(net.reach_midpoints_km(), dtype=torch.float32), split_days=days,
     )
 
 
@@ -187,7 +193,7 @@ class ObservationCounts:
 
     Attributes:
         observed: all of them.
-        holdout: of which on reaches of the hold-out segments (withheld from the model).
+        holdout: of which on reaches of the hold-out and buffer segments (withheld from the model).
         eligible: ``observed - holdout``: those the sparsity mask draws from.
         kept: of which the mask keeps (:func:`~msgl_core.data.masking.kept_count`): exactly the number of
             fine targets :func:`prepare` gives the model on fit days.
@@ -205,13 +211,14 @@ def observation_counts(data: MultiscaleData, cfg: RunConfig) -> ObservationCount
     """Count ``cfg``'s fine reach-days as :func:`prepare` uses them, without preparing (fast: a cached
     list of the dataset's observed reach-days).
 
-    Raises ValueError for an unknown basin or hold-out segments outside it.
+    Raises ValueError for an unknown basin or hold-out or buffer segments outside it.
     """
-    segments = check_domain(data.network, cfg.basin, cfg.holdout_segments)
+    withheld = cfg.holdout_segments + cfg.buffer_segments
+    segments = check_domain(data.network, cfg.basin, withheld)
     day, reach = _observed_reach_days(data)
     parents = data.fine[PARENT_SEGMENT].values[reach]
     inside = np.isin(parents, segments)
-    held = np.isin(parents, cfg.holdout_segments)
+    held = np.isin(parents, withheld)
     days = split_days(pd.DatetimeIndex(data.fine[TIME].values), cfg)
     fit = (days["train"] | days["val"])[day] & inside
     eligible = int((fit & ~held).sum())

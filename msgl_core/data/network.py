@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 from shapely.ops import substring
 
@@ -71,6 +72,13 @@ class MultiscaleNetwork:
     def reach_updown(self) -> np.ndarray:
         """(reaches, reaches) float64 m, ``updown`` between reach outlets along the channel."""
         return updown_from_topology(self.reach_to_index, self.reaches["length_m"].to_numpy())
+
+    def reach_midpoints_km(self) -> np.ndarray:
+        """(reaches, 2) float64 km, x and y of each reach's midpoint in :data:`PROJECTED_CRS` (from ``lon``/``lat``,
+        which are in the network's CRS, EPSG:4326)."""
+        to_projected = pyproj.Transformer.from_crs(self.reaches.crs, PROJECTED_CRS, always_xy=True)
+        x, y = to_projected.transform(self.reaches["lon"].to_numpy(), self.reaches["lat"].to_numpy())
+        return np.stack([np.asarray(x), np.asarray(y)], axis=-1) / 1000.0
 
 
 def merge_segments(subsegments: gpd.GeoDataFrame, crosswalk: pd.DataFrame) -> gpd.GeoDataFrame:

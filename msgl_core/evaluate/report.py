@@ -22,25 +22,26 @@ def evaluate(predictions: xr.Dataset, cfg: RunConfig, coarse_obs: xr.DataArray |
         cfg: the run's config (test periods, hold-out segments).
         coarse_obs: (time, segment) observed coarse temperature, for variants that predict it.
 
-    Returns: :class:`RunMetrics` without ``training``; ``fine`` covers the gauged reaches (not held out),
-    ``holdout`` the held-out reaches (only with hold-out segments).
+    Returns: :class:`RunMetrics` without ``training``; ``fine`` covers the gauged reaches (neither held out
+    nor buffer), ``holdout`` the held-out reaches (only with hold-out segments).
     """
     time = pd.DatetimeIndex(predictions[TIME].values)
     test = period_mask(time, cfg.test_periods)
     pred = predictions["prediction"].values[test]
     obs = predictions["water_temp_obs"].values[test]
     held = np.isin(predictions[PARENT_SEGMENT].values, cfg.holdout_segments)
+    gauged = ~held & ~np.isin(predictions[PARENT_SEGMENT].values, cfg.buffer_segments)
     months = time[test].month.to_numpy()
     reaches = predictions["reach"].values
     coarse = None
     if "prediction_coarse" in predictions and coarse_obs is not None:
         segments = predictions[SEGMENT].values
         observed = coarse_obs.sel({TIME: predictions[TIME], SEGMENT: segments}).values[test]
-        keep = ~np.isin(segments, cfg.holdout_segments)
+        keep = ~np.isin(segments, cfg.holdout_segments + cfg.buffer_segments)
         coarse = skill(predictions["prediction_coarse"].values[test][:, keep], observed[:, keep])
     return RunMetrics(
         test_periods=tuple(cfg.test_periods),
-        fine=_section(pred[:, ~held], obs[:, ~held], months, reaches[~held]),
+        fine=_section(pred[:, gauged], obs[:, gauged], months, reaches[gauged]),
         holdout=_section(pred[:, held], obs[:, held], months, reaches[held]) if held.any() else None,
         coarse=coarse,
     )

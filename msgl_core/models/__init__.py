@@ -1,15 +1,18 @@
-"""Models: the RGCN cell and baseline (Jia et al., SDM 2021), MSGL (Fan et al., AAAI-25), the RGCN pair
-of its downscaling baselines, and the fine-only spatio-temporal graph baselines (one model per file)."""
+"""Models: the RGCN cell and baseline (Jia et al., SDM 2021), MSGL (Fan et al., AAAI-25) and its dynamic-graph
+variant, the RGCN pair of its downscaling baselines, and the fine-only spatio-temporal graph baselines (one model
+per file)."""
 
 from msgl_core.models.astgcn import ASTGCN
 from msgl_core.models.dcrnn import DCRNN
+from msgl_core.models.dyn_stgcn import DynSTGCN
 from msgl_core.models.gwnet import GraphWaveNet
 from msgl_core.models.msgl import MSGL, MSGLOutput
+from msgl_core.models.msgl_dyn import MSGLDyn
 from msgl_core.models.rgcn import RGCN
 from msgl_core.models.rgcn_layer import RGCNLayer
 from msgl_core.models.stgcn import STGCN
 from msgl_core.models.stgode import STGODE
 from msgl_core.models.two_scale_rgcn import TwoScaleRGCN
 
-__all__ = ["ASTGCN", "DCRNN", "GraphWaveNet", "MSGL", "MSGLOutput", "RGCN", "RGCNLayer", "STGCN", "STGODE",
-           "TwoScaleRGCN"]
+__all__ = ["ASTGCN", "DCRNN", "DynSTGCN", "GraphWaveNet", "MSGL", "MSGLDyn", "MSGLOutput", "RGCN", "RGCNLayer",
+           "STGCN", "STGODE", "TwoScaleRGCN"]

@@ -147,8 +147,17 @@ class MSGL(nn.Module):
         expected = (*x_fine.shape[:2], self.hidden)
         if tuple(h_mixed.shape) != expected:
             raise ValueError(f"h_mixed must have shape {expected}, got {tuple(h_mixed.shape)}")
-        h_fine = self.rgcn(x_fine, self.adjacency_fine)
-        return self.fine_head(h_mixed.detach(), h_fine)
+        return self.fine_head(h_mixed.detach(), self.fine_states(x_fine))
+
+    def fine_states(self, x_fine: Tensor) -> Tensor:
+        """The fine-branch states the task-2 head reads: here ``H_f``, the shared RGCN on the fine graph
+        (:class:`~msgl_core.models.msgl_dyn.MSGLDyn` adds dynamic graph blocks on top).
+
+        Shapes:
+            x_fine: (reaches, time, in_features).
+            returns: (reaches, time, hidden).
+        """
+        return self.rgcn(x_fine, self.adjacency_fine)
 
     def forward(self, x_coarse: Tensor, x_fine: Tensor, interp: bool = True) -> MSGLOutput:
         """The three tasks, running the shared RGCN once per scale; see the class docstring.

@@ -26,11 +26,11 @@ What we changed from the paper:
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.utils import get_laplacian
 
 from msgl_core.graph.pyg import SequenceTAGConv, edges, sparse_operator
+from msgl_core.models.temporal_glu import TemporalGLU
 
 _TEMPORAL_KERNEL = 3
 _CHEBYSHEV_K = 2
@@ -39,7 +39,7 @@ _CHEBYSHEV_K = 2
 class STGCN(nn.Module):
     r"""Two ST-Conv blocks, then ``Linear(hidden -> hidden) -> ReLU -> Linear(hidden -> 1)`` per node and day.
 
-    Each block maps (time, nodes, c_in) to (time, nodes, hidden):
+    Each block maps (nodes, time, c_in) to (nodes, time, hidden):
 
     .. math::
         z_1 &= \mathrm{GLU}_{\mathrm{causal}}(z) \\
@@ -88,11 +88,11 @@ class STGCN(nn.Module):
         """Predict every node and day; see the class docstring for shapes."""
         if x.ndim != 3 or x.shape[0] != self.nodes or x.shape[2] != self.in_features:
             raise ValueError(f"x must be ({self.nodes}, time, {self.in_features}), got {tuple(x.shape)}")
-        z = x.transpose(0, 1)  # (time, nodes, features)
+        z = x
         operator = self.chebyshev_operator()
         for block in self.blocks:
             z = block(z, operator)
-        return self.output(z).transpose(0, 1)
+        return self.output(z)
 
     def chebyshev_operator(self) -> Tensor:
         """The scaled Laplacian :math:`-D^{-1/2} A^\circ D^{-1/2}` as a sparse CSR (nodes, nodes) operator."""
@@ -107,49 +107,20 @@ class _STConvBlock(nn.Module):
     """Gated temporal conv -> ChebConv + residual, ReLU -> gated temporal conv -> LayerNorm.
 
     Shapes:
-        z: (time, nodes, in_channels).
-        returns: (time, nodes, channels).
+        z: (nodes, time, in_channels).
+        returns: (nodes, time, channels).
     """
 
     def __init__(self, in_channels: int, channels: int) -> None:
         super().__init__()
-        self.temporal_in = _CausalGatedConv(in_channels, channels)
+        self.temporal_in = TemporalGLU(in_channels, channels, _TEMPORAL_KERNEL)
         # Chebyshev orders 0 .. K-1 of the scaled Laplacian: z Θ_0 + L̃ z Θ_1 (+ bias) for K = 2.
         self.graph_conv = SequenceTAGConv(channels, channels, K=_CHEBYSHEV_K - 1, normalize=False, node_dim=0)
-        self.temporal_out = _CausalGatedConv(channels, channels)
+        self.temporal_out = TemporalGLU(channels, channels, _TEMPORAL_KERNEL)
         self.norm = nn.LayerNorm(channels)
 
     def forward(self, z: Tensor, operator: Tensor) -> Tensor:
         """Run the block over all days (``operator``: :meth:`STGCN.chebyshev_operator`)."""
         z = self.temporal_in(z)
-        z = torch.relu(self.graph_conv(z.transpose(0, 1), operator).transpose(0, 1) + z)
+        z = torch.relu(self.graph_conv(z, operator) + z)
         return self.norm(self.temporal_out(z))
-
-
-class _CausalGatedConv(nn.Module):
-    """Kernel-3 convolution over days with a GLU gate, padded on the left so day t sees days <= t.
-
-    The residual input is aligned to the output channels as in the authors' code: zero-padded when it
-    has fewer channels, projected by a bias-free linear map (a 1x1 convolution) when it has more.
-
-    Shapes:
-        z: (time, nodes, in_channels).
-        returns: (time, nodes, out_channels).
-    """
-
-    def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__()
-        self.out_channels = out_channels
-        self.conv = nn.Conv1d(in_channels, 2 * out_channels, kernel_size=_TEMPORAL_KERNEL)
-        self.align = nn.Linear(in_channels, out_channels, bias=False) if in_channels > out_channels else None
-
-    def forward(self, z: Tensor) -> Tensor:
-        """Convolve, add the aligned input and gate; see the class docstring for shapes."""
-        # Conv1d wants (batch, channels, time): nodes are the batch.
-        padded = F.pad(z.permute(1, 2, 0), (_TEMPORAL_KERNEL - 1, 0))
-        values, gates = self.conv(padded).permute(2, 0, 1).chunk(2, dim=-1)
-        if self.align is not None:
-            residual = self.align(z)
-        else:
-            residual = F.pad(z, (0, self.out_channels - z.shape[-1]))
-        return (values + residual) * torch.sigmoid(gates)

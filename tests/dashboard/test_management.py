@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import pytest
+import xarray as xr
 from bokeh.document import Document
 from bokeh.models import GlyphRenderer, Plot
 
@@ -20,14 +21,15 @@ from msgl_core import TIME, Run, RunConfig
 
 @pytest.fixture
 def warm_state(resources: Resources, base_config: RunConfig, tiny_run: Run) -> AppState:
-    """The tiny run with its predictions stretched to about 15–30 °C (the tiny record is Jan–Mar 2000, ~7–12 °C)
+    """The tiny run with its predictions moved to about 17–28 °C (the tiny record is Jan–Mar 2000, ~7–12 °C)
     and reach 0 without predictions on 1–5 Feb, on the Management tab."""
     state = AppState(resources, base_config, tiny_run.path.parent)
     state.load(tiny_run.path)
     results = state.results
     warm = results.predictions.copy(deep=True)
     prediction = warm["prediction"]
-    warm["prediction"] = 22.5 + 4.0 * (prediction - float(prediction.sel({TIME: "2000-02"}).median()))
+    offsets = xr.DataArray(17.0 + 1.2 * np.arange(prediction.sizes["reach"]), dims="reach")  # 17–28 °C by reach
+    warm["prediction"] = prediction - float(prediction.sel({TIME: "2000-02"}).median()) + offsets
     warm["prediction"][{TIME: slice(31, 36), "reach": 0}] = np.nan
     state.param.update(results=dataclasses.replace(results, predictions=warm), view="management")
     return state
@@ -85,7 +87,7 @@ def test_csv_has_the_counts_and_what_they_count(warm_state: AppState) -> None:
                                  "months", "year"]
     assert (csv["season_days"] == 29 + 31).all() and (csv["months"] == "2,3").all() and (csv["year"] == 2000).all()
     assert csv["days_above_20"].to_dict() == view.counts()["days_above_20"].to_dict()
-    assert view._csv.filename.endswith("_days_above_Feb,_Mar_2000.csv") and not view._csv.disabled
+    assert view._csv.filename.endswith("_days_above_months_2-3_2000.csv") and not view._csv.disabled
 
 
 def test_an_empty_season_or_a_year_outside_the_record_is_explained(warm_state: AppState) -> None:

@@ -58,3 +58,22 @@ def test_the_url_drops_our_keys_that_are_unset(resources: Resources, base_config
     query = share.url_query(state)
     assert "run" not in query and "reach" not in query and "day" not in query
     assert share.query_text("?run=old&reach=1_1&theme=dark", query).count("run=") == 0
+
+
+def test_the_page_says_which_run_the_maps_show(resources: Resources, base_config: RunConfig, tiny_run: Run) -> None:
+    # Defect: after choosing another basin the maps still showed the previous run and nothing said which.
+    state = AppState(resources, base_config, tiny_run.path.parent)
+    assert state.shown_run_note() == ""
+    state.load(tiny_run.path)
+    assert state.shown_run_note() == f"**Maps show:** {tiny_run.label()}"
+    state.settings.param.update(domain="upstream", outlet=102)
+    note = state.shown_run_note()
+    assert note.startswith(f"**Maps show:** {tiny_run.label()}") and "rgcn_fine on 102" in note and "Train" in note
+
+
+def test_the_glossary_explains_the_page_words() -> None:
+    from dashboard.views.glossary import TERMS, Glossary
+
+    assert {"Sparsity ρ", "Reach-day", "RMSE", "NSE"} <= set(TERMS)
+    card = Glossary().__panel__()
+    assert card.collapsed and "Nash–Sutcliffe" in card.objects[0].object

@@ -91,11 +91,11 @@ def test_reach_panel_and_downloads(resources: Resources, base_config: RunConfig,
     state.reach = "101_1"
     assert "Reach 101_1" in reach._title.object and reach._hydrograph.visible
     _render(reach)
-    months = reach._months.object.get(0).data.set_index("month")  # the panel's test error by month
-    assert f"fewer than {MIN_GROUP_OBS} observations" in reach._months.object.opts.get().kwargs["title"]
+    months = reach.month_errors("101_1").set_index("month")  # the panel's test error by month
+    assert f"fewer than {MIN_GROUP_OBS} observations" in reach._months.object[()].opts.get().kwargs["title"]
     assert months.loc["Mar", "n_obs"] >= MIN_GROUP_OBS and months.loc["Mar", "rmse"] > 0
     state.reach = "104_1"  # 7 test observations: no score, as in the run's metrics
-    months = reach._months.object.get(0).data.set_index("month")
+    months = reach.month_errors("104_1").set_index("month")
     assert months.loc["Mar", "n_obs"] == 7 and months["rmse"].isna().all()
     assert f"fewer than {MIN_GROUP_OBS} test observations" in reach._title.object
     assert downloads._predictions_csv().getvalue().startswith(f"date,reach,{PARENT_SEGMENT}")

@@ -340,7 +340,7 @@ def test_a_run_of_another_format_is_not_loaded(cli: dict[str, Path], tmp_path: P
 def test_unwritable_out_errno_names_the_file(tmp_path: Path) -> None:
     error = OSError(errno.ENOSPC, "No space left on device")
     with pytest.raises(OSError, match="could not write .*x.txt: No space left on device"):
-        runs_module._atomic(tmp_path / "x.txt", lambda tmp: (_ for _ in ()).throw(error))
+        runs_module.write_atomic(tmp_path / "x.txt", lambda tmp: (_ for _ in ()).throw(error))
 
 
 def test_stop_cancels_within_the_epoch(tiny_data: MultiscaleData, tmp_path: Path) -> None:

@@ -29,7 +29,8 @@ def test_temporal_convolution_is_a_causal_gated_linear_unit() -> None:
     conv = sum(padded[k : k + DAYS] @ weight[:, :, k].T for k in range(3)) + gated.conv.bias
     values, gates = conv.chunk(2, dim=-1)
     residual = torch.cat([z, torch.zeros(DAYS, NODES, HIDDEN - FEATURES)], dim=-1)
-    torch.testing.assert_close(gated(z), (values + residual) * torch.sigmoid(gates))
+    out = gated(z.transpose(0, 1)).transpose(0, 1)  # TemporalGLU takes (nodes, time, channels)
+    torch.testing.assert_close(out, (values + residual) * torch.sigmoid(gates))
 
 
 def test_graph_reach_is_one_hop_per_block() -> None:
