@@ -27,3 +27,6 @@ class OfflineFast(Fast):
 
 #: Options of the page's ``FastListTemplate`` that keep it offline-identical.
 TEMPLATE_OPTIONS = {"design": OfflineFast, "font": FONT}
+#: Options of every choice button group (metric, colour scale, threshold, period): outlined buttons with the
+#: chosen one filled, so the active choice stands out (a plain group showed all buttons alike).
+CHOICE_BUTTONS = {"color": "primary", "variant": "outline"}

@@ -32,6 +32,7 @@ from msgl_core import (
     is_complete,
     list_runs,
     observation_counts,
+    reliability,
     run_path,
     runs_root,
     variant_names,
@@ -314,8 +315,11 @@ class AppState(param.Parameterized):
         note = ""
         if results.run.data_fingerprint != self.resources.data.path.name:
             note = f" (made with data {results.run.data_fingerprint}; this server uses {self.resources.data.path.name})"
+        verdict = reliability(results.run, self.resources.data)
+        if not verdict.ok:  # never shown in green (msgl_core's rule)
+            note += f". Unreliable: {'; '.join(verdict.reasons)}"
         self.say(f"Loaded {results.run.label()}{note}. Click a reach on a map to see its hydrograph.",
-                 "warning" if note else "success")
+                 "success" if not note else "warning")
         return True
 
     def shown_run_note(self) -> str:

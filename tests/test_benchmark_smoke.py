@@ -15,7 +15,8 @@ BROWSER = {"dashboard_speed.py"}
 
 
 def test_there_are_benchmarks() -> None:
-    assert {p.name for p in SCRIPTS} >= {"train_speed.py", "data_build.py", "dashboard_speed.py"}
+    assert {p.name for p in SCRIPTS} >= {"train_speed.py", "data_build.py", "dashboard_speed.py", "prob_speed.py",
+                                            "dynamic_graph_speed.py"}
 
 
 @pytest.mark.parametrize("script", [pytest.param(p, id=p.name, marks=[pytest.mark.browser] if p.name in BROWSER else [])

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 
+from dashboard.design import CHOICE_BUTTONS
 from dashboard.geometry import Bounds
 from dashboard.views import maps
 from dashboard.views.error_map import MISSING_NOTE, ColourScale, error_overlay, metric_options, score_formatters
@@ -132,11 +133,17 @@ def verdict_cell(verdict: Reliability | None) -> str:
 def outputs_runs_table(outputs: ComparisonOutputs, known: dict[str, Reliability]) -> pd.DataFrame:
     """``runs.csv`` of ``msgl compare`` outputs for the page: run folder names instead of server paths, and the
     :data:`RELIABILITY` of each run found in the run cache (``known``, by folder name)."""
-    runs = outputs.runs.assign(run=[Path(p).name for p in outputs.runs["path"]]).drop(columns="path")
-    failed = runs["error"] != ""
+    failed = outputs.runs["error"] != ""
+    runs = outputs.runs.assign(run=["" if bad else Path(p).name for p, bad in zip(outputs.runs["path"], failed,
+                                                                                     strict=True)])
     runs[RELIABILITY] = [("failed: " + error) if bad else verdict_cell(known.get(name))
                          for name, bad, error in zip(runs["run"], failed, runs["error"], strict=True)]
-    return runs.drop(columns="error")
+    return runs.drop(columns=["path", "error"])
+
+
+def two_lines(title: str) -> str:
+    """A map title on two lines, what and then where (its first " · " becomes a line break), to fit a narrow map."""
+    return title.replace(" · ", "\n", 1)
 
 
 def shared_scale(metric: str, per_run: Sequence[np.ndarray]) -> ColourScale:
@@ -194,12 +201,14 @@ class CompareRuns(TabView):
                                            show_index=False, pagination=None, selectable=False)
         self._summary = pn.pane.Markdown(sizing_mode="stretch_width")
         self._chart = pn.pane.HoloViews(linked_axes=False)
+        self._chart_box = maps.box(self._chart, sizing_mode="stretch_width")
         self._figure = pn.pane.PNG(None, width=700, visible=False)
         self._first = pn.widgets.Select(label="Run A", sizing_mode="stretch_width")
         self._second = pn.widgets.Select(label="Run B", sizing_mode="stretch_width")
         self._metric = pn.widgets.RadioButtonGroup.from_param(
-            self.state.param.error_metric, options=metric_options(self.state.param.error_metric.objects))
-        self._maps = pn.pane.HoloViews(linked_axes=False)
+            self.state.param.error_metric, options=metric_options(self.state.param.error_metric.objects), **CHOICE_BUTTONS)
+        # One pane per map (A, B, A − B) with linked axes: zooming one zooms all three.
+        self._maps = pn.Row()
         self._maps_note = pn.pane.Markdown(sizing_mode="stretch_width")
         self._note = pn.pane.Markdown()
         self._verdicts: dict[str, Reliability] = {}
@@ -279,19 +288,18 @@ class CompareRuns(TabView):
         """The table, runs and figure that ``msgl compare`` wrote for this domain."""
         table = outputs_runs_table(outputs, self._verdicts)
         table["sparsity"] = table["sparsity"] * 100
-        self._table.value = table.rename(columns={"sparsity": "ρ %", "test_rmse": Scores.LABELS["rmse"],
-                                                  "seconds": "train s"}).round(3)
-        self._table.formatters = score_formatters(["rmse"])
+        self._show_table(table.rename(columns={"sparsity": "ρ %", "test_rmse": Scores.LABELS["rmse"],
+                                               "seconds": "train s"}), ["rmse"])
         flagged = table[table[RELIABILITY] != "reliable"]
         self._summary.object = "\n\n".join(
             [f"#### {outputs.title}", f"As `msgl compare` wrote it to `{outputs.folder.name}/`: test RMSE (°C), "
              "mean ± std over seeds; in parentheses an MSGL variant's change against the best single-scale "
              "(fine-only) baseline at the same sparsity (negative = better).", format_table(outputs.table),
              *([f"Not shown as reliable: {len(flagged)} of the {len(table)} runs behind this table "
-                f"({', '.join(flagged['run'])}); see the last column."] if len(flagged) else [])])
+                f"({', '.join(flagged['run'])}); see the reliability column."] if len(flagged) else [])])
         self._figure.param.update(object=None if outputs.figure is None else outputs.figure.read_bytes(),
                                   visible=outputs.figure is not None)
-        self._chart.visible = False
+        self._chart_box.visible = False
         self._note.object = f"{len(table)} run(s) in this comparison. {MISSING_NOTE}"
 
     def _show_cached(self, runs: list[Run], problem: str) -> None:
@@ -306,12 +314,19 @@ class CompareRuns(TabView):
         shown = table.assign(**{RELIABILITY: [verdict_cell(self._verdicts.get(name)) for name in table["run"]]})
         shown = shown.sort_values(["basin", "variant", "sparsity", "seed"])
         shown["sparsity"] = shown["sparsity"] * 100
-        self._table.value = shown.rename(columns={"sparsity": "ρ %", "train_s": "train s", **Scores.LABELS}).round(3)
-        self._table.formatters = score_formatters(["rmse", "mae", "bias", "nse", "kge"])
+        self._show_table(shown.rename(columns={"sparsity": "ρ %", "train_s": "train s", **Scores.LABELS}),
+                         ["rmse", "mae", "bias", "nse", "kge"])
         self._summary.object = self._summary_text(groups, [r for r in runs if not self._verdicts[r.path.name].ok])
-        self._chart.param.update(object=self._chart_plot(groups), visible=True)
+        self._chart.object = self._chart_plot(groups)
+        self._chart_box.visible = True
         self._note.object = (f"{problem} {len(table)} cached run(s), no `msgl compare` outputs for this domain. "
                              f"Points: one per run; lines: mean ± std over seeds. {MISSING_NOTE}").strip()
+
+    def _show_table(self, table: pd.DataFrame, scores: list[str]) -> None:
+        """One row per run, its folder name and reliability first; missing scores print as a dash."""
+        first = ["run", RELIABILITY]
+        self._table.param.update(value=table[first + [c for c in table if c not in first]].round(3),
+                                 formatters=score_formatters(scores), height=min(260, 45 + 30 * len(table)))
 
     @staticmethod
     def _summary_text(groups: list[Comparison], unreliable: list[Run]) -> str:
@@ -322,7 +337,7 @@ class CompareRuns(TabView):
             parts += ([f"**{group.label}**"] if group.label else []) + [group.markdown()]
         if unreliable:
             parts.append(f"{UNRELIABLE}: {len(unreliable)} of these runs ({', '.join(r.path.name for r in unreliable)});"
-                         " see the table's last column.")
+                         " see the table's reliability column.")
         return "\n\n".join(parts)
 
     @staticmethod
@@ -351,7 +366,7 @@ class CompareRuns(TabView):
             return
         runs = {r.path.name: r for r in self.state.cached_runs}
         chosen = [runs[name] for name in (self._first.value, self._second.value) if name in runs]
-        self._maps.object, self._maps_note.object = None, ""
+        self._maps.objects, self._maps_note.object = [], ""
         if len(chosen) != 2:
             return
         r = self.state.resources
@@ -364,9 +379,10 @@ class CompareRuns(TabView):
         if any(len(d) == 0 for d in domains):
             self._maps_note.object = "A chosen run's domain is not in this dataset."
             return
-        self._maps.object, self._maps_note.object = self._error_maps(chosen, domains)
+        overlays, self._maps_note.object = self._error_maps(chosen, domains)
+        self._maps.objects = [pn.pane.HoloViews(overlay, linked_axes=True) for overlay in overlays]
 
-    def _error_maps(self, chosen: list[Run], domains: list[pd.Index]) -> tuple[hv.Layout, str]:
+    def _error_maps(self, chosen: list[Run], domains: list[pd.Index]) -> tuple[list[hv.Overlay], str]:
         """Maps of A and B on one shared robust scale and of A − B, and a note on the scales."""
         r, metric = self.state.resources, self.state.error_metric
         label = Scores.LABELS[metric]
@@ -379,14 +395,14 @@ class CompareRuns(TabView):
         panels = []
         for name, run, table, domain in zip("AB", chosen, tables, domains, strict=True):
             flag = "" if self._verdicts[run.path.name].ok else f" {UNRELIABLE}"
-            title = maps.run_title(run, f"{name}{flag}: test-period {label}")
+            title = two_lines(maps.run_title(run, f"{name}{flag}: test-period {label}"))
             overlay = maps.basemap(r, self.state.basemap) * error_overlay(r, domain, table, metric, scale)
             panels.append(overlay.opts(**maps.map_options(bounds, MAP_WIDTH, MAP_HEIGHT, title)))
         hover = {"difference": (f"A − B {label}", "{+0.00}"), "a": (f"A {label}", "{0.00}"), "b": (f"B {label}", "{0.00}")}
         overlay = maps.basemap(r, self.state.basemap) * error_overlay(r, reaches, change, "difference", change_scale,
                                                                       hover)
         basins = " / ".join(dict.fromkeys(run.config.basin for run in chosen))
-        title = f"A − B: test-period {label} on the {len(change)} reaches both scored · {basins}"
+        title = f"A − B: test-period {label}\non the {len(change)} reach(es) both scored · {basins}"
         panels.append(overlay.opts(**maps.map_options(bounds, MAP_WIDTH, MAP_HEIGHT, title)))
         clipped = ", ".join(f"{name} {scale.clipped(t[metric].to_numpy(dtype=float))} of "
                             f"{int(t[metric].notna().sum())}" for name, t in zip("AB", tables, strict=True))
@@ -397,11 +413,11 @@ class CompareRuns(TabView):
                  f"from {change_scale.clim[0]:g} to {change_scale.clim[1]:g} °C; hover a reach for its values.",
                  *(f"{name}: {verdict_markdown(self._verdicts[run.path.name])}"
                    for name, run in zip("AB", chosen, strict=True) if not self._verdicts[run.path.name].ok)]
-        return hv.Layout(panels).opts(shared_axes=True).cols(3), "  \n".join(notes)
+        return panels, "  \n".join(notes)
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
-            pn.Row(self._domain, self._note), self._summary, self._figure, self._chart, self._table,
+            pn.Row(self._domain, self._note), self._summary, self._figure, self._chart_box, self._table,
             pn.pane.Markdown("#### Per-reach test error of two runs, and their difference"),
             pn.Row(self._first, self._second, sizing_mode="stretch_width"), self._metric, self._maps,
             self._maps_note, sizing_mode="stretch_width")

@@ -15,6 +15,7 @@ import pandas as pd
 import panel as pn
 import param
 
+from dashboard.design import CHOICE_BUTTONS
 from dashboard.geometry import PIECE_COLUMNS, Bounds
 from dashboard.results import RunResults, percentile_range
 from dashboard.views import maps
@@ -51,14 +52,15 @@ class DayMap(TabView):
         self._play = pn.widgets.Toggle(label="Play", width=80)
         self._step = pn.widgets.Select(options=STEPS, value=1, width=100, description="Step size")
         self._scale = pn.widgets.RadioButtonGroup.from_param(self.state.param.color_scale, options=SCALE_OPTIONS,
-                                                             label="Colour scale")
+                                                             label="Colour scale", **CHOICE_BUTTONS)
         self._plot = pn.pane.HoloViews(linked_axes=False)
+        self._plot_box = maps.box(self._plot, sizing_mode="stretch_width")
         self._empty = pn.pane.Markdown("Load or train a run to map its predictions.")
         self._header = pn.pane.Markdown(sizing_mode="stretch_width", margin=(0, 10))
         self._layout = pn.Column(
             pn.Row(self._back, self._forward, self._play, self._step, self._slider, sizing_mode="stretch_width"),
             pn.Row(pn.pane.Markdown("Colours:", margin=(5, 5, 0, 10)), self._scale), self._header, self._empty,
-            self._plot, sizing_mode="stretch_width")
+            self._plot_box, sizing_mode="stretch_width")
         self._pieces = pd.DataFrame()
         self._reach_index = np.array([], dtype=int)
         self._player: pn.io.callbacks.PeriodicCallback | None = None
@@ -118,7 +120,7 @@ class DayMap(TabView):
     def _results_changed(self, *events: object) -> None:
         results = self.state.results
         if results is None:
-            self._plot.visible, self._empty.visible, self._slider.disabled = False, True, True
+            self._plot_box.visible, self._empty.visible, self._slider.disabled = False, True, True
             self._play.value = False
         else:
             self._slider.param.update(start=results.time[0].date(), end=results.time[-1].date(), disabled=False,
@@ -158,7 +160,7 @@ class DayMap(TabView):
         left, right = left.opts(**frame), right.opts(**frame)
         layout = (left + right).opts(shared_axes=True).cols(1 if stacked else 2)
         self._plot.object = layout
-        self._plot.visible, self._empty.visible = True, False
+        self._plot_box.visible, self._empty.visible = True, False
 
     def _day(self, date: object) -> tuple[RunResults, pd.DataFrame]:
         """The current run's values on ``date``, computed once per date and colour scale for the layers and the

@@ -9,6 +9,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
+from dashboard.design import CHOICE_BUTTONS
 from dashboard.state import AppState
 
 #: Rows above which the whole-record CSV is refused in favour of the test-period CSV or NetCDF.
@@ -23,7 +24,7 @@ class Downloads(Viewer):
     def __init__(self, **params: object) -> None:
         super().__init__(**params)
         self._period = pn.widgets.RadioButtonGroup(options={"whole record": False, "test periods only": True},
-                                                   value=False)
+                                                   value=False, **CHOICE_BUTTONS)
         self._netcdf = self._button("Predictions (NetCDF)", self._predictions_netcdf)
         self._csv = self._button("Predictions (CSV)", self._predictions_csv)
         self._gpkg = self._button("Per-reach metrics (GeoPackage)", self._metrics_gpkg)

@@ -11,6 +11,7 @@ import pandas as pd
 import panel as pn
 from bokeh.models import NumberFormatter
 
+from dashboard.design import CHOICE_BUTTONS
 from dashboard.geometry import PIECE_COLUMNS, Bounds
 from dashboard.resources import Resources
 from dashboard.views import maps
@@ -103,8 +104,9 @@ class ErrorMap(TabView):
         super().__init__(**params)
         self._metric = pn.widgets.RadioButtonGroup.from_param(
             self.state.param.error_metric, options=metric_options(self.state.param.error_metric.objects),
-            label="Metric")
+            label="Metric", **CHOICE_BUTTONS)
         self._plot = pn.pane.HoloViews(linked_axes=False)
+        self._plot_box = maps.box(self._plot)
         self._summary = pn.pane.Markdown(sizing_mode="stretch_width")
         # Long score labels (Scores.LABELS) wrap in narrow columns instead of widening the table.
         self._table = pn.widgets.Tabulator(pd.DataFrame(), height=560, width=470, disabled=True, selectable=1,
@@ -120,7 +122,7 @@ class ErrorMap(TabView):
         results = self.state.results
         if results is None:
             self._summary.object = "Load or train a run to map its per-reach test errors."
-            self._plot.visible = self._table.visible = False
+            self._plot_box.visible = self._table.visible = False
             return
         r, metric = self.state.resources, self.state.error_metric
         values = results.per_reach[metric].to_numpy(dtype=float)
@@ -144,7 +146,7 @@ class ErrorMap(TabView):
         table = table.rename(columns=Scores.LABELS)
         self._table.param.update(value=table.round(3), visible=True, height=min(560, HEADER_PX + 26 * len(table)),
                                  formatters=score_formatters([c for c in SHOWN if c != "n_obs"]))
-        self._plot.visible = True
+        self._plot_box.visible = True
 
     def _on_tap(self, x: float | None, y: float | None) -> None:
         self.state.pick_reach(x, y)
@@ -155,7 +157,7 @@ class ErrorMap(TabView):
             self.state.select_reach(str(self._table.value.index[row]))
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Column(self._metric, self._summary, pn.Row(self._plot, self._table), sizing_mode="stretch_width")
+        return pn.Column(self._metric, self._summary, pn.Row(self._plot_box, self._table), sizing_mode="stretch_width")
 
 
 def score_formatters(scores: list[str]) -> dict[str, NumberFormatter]:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 
+from dashboard.design import CHOICE_BUTTONS
 from dashboard.geometry import PIECE_COLUMNS, Bounds
 from dashboard.state import HEAT_THRESHOLDS
 from dashboard.views import maps
@@ -50,8 +51,9 @@ class ManagementMap(TabView):
         self._year = pn.widgets.Select(label="Year", options={"all years": None}, value=None, width=130)
         self._threshold = pn.widgets.RadioButtonGroup.from_param(
             self.state.param.heat_threshold, options={f"Map days above {t:g} °C": t for t in HEAT_THRESHOLDS},
-            label="Threshold")
+            label="Threshold", **CHOICE_BUTTONS)
         self._plot = pn.pane.HoloViews(linked_axes=False)
+        self._plot_box = maps.box(self._plot)
         self._summary = pn.pane.Markdown(sizing_mode="stretch_width")
         self._table = pn.widgets.Tabulator(pd.DataFrame(), height=560, width=TABLE_WIDTH, disabled=True, selectable=1,
                                            show_index=True, pagination=None, sizing_mode="fixed",
@@ -121,7 +123,7 @@ class ManagementMap(TabView):
         months = "-".join(map(str, sorted(self.state.season_months)))
         self._csv.param.update(filename=f"{results.name}_days_above_months_{months}_{year or 'all_years'}.csv",
                                disabled=False)
-        self._plot.visible = True
+        self._plot_box.visible = True
 
     def _days_lines(self, table: pd.DataFrame, column: str, threshold: float) -> hv.Overlay:
         """Domain reaches coloured by ``column`` (days above ``threshold``), grey where no day was counted."""
@@ -142,7 +144,7 @@ class ManagementMap(TabView):
 
     def _show(self, message: str) -> None:
         self._summary.object = message
-        self._plot.visible = self._table.visible = False
+        self._plot_box.visible = self._table.visible = False
         self._csv.disabled = True
 
     def _table_csv(self) -> io.StringIO | None:
@@ -171,5 +173,5 @@ class ManagementMap(TabView):
     def __panel__(self) -> pn.viewable.Viewable:
         controls = pn.Row(pn.pane.Markdown("Season:", margin=(5, 5, 0, 10)), self._months, self._year,
                           self._threshold, sizing_mode="stretch_width")
-        return pn.Column(controls, self._summary, pn.Row(self._plot, pn.Column(self._table, self._csv)),
+        return pn.Column(controls, self._summary, pn.Row(self._plot_box, pn.Column(self._table, self._csv)),
                          sizing_mode="stretch_width")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import holoviews as hv
 import numpy as np
 import pandas as pd
-from bokeh.models import CustomJS, ScaleBar
-from bokeh.models.annotations.dimensional import CustomDimensional
+import panel as pn
+from bokeh.models import CustomJS, MetricLength, Range1d, ScaleBar
 
 from dashboard.geometry import PIECE_COLUMNS, Bounds
 from dashboard.resources import Resources
@@ -47,6 +47,16 @@ def wrap_title(title: str, width: int) -> str:
         else:
             lines.append(part)
     return "\n".join(lines)
+
+
+def box(pane: pn.viewable.Viewable, visible: bool = True, **params: object) -> pn.Column:
+    """``pane`` in a column whose visibility is toggled instead of the pane's own.
+
+    Toggling ``visible`` of a rendered ``pn.pane.HoloViews`` inside a template fails in Panel 1.9
+    (``TypeError: List parameter 'Bokeh.stylesheets' items must be instances of str``); toggling a
+    column around it works.
+    """
+    return pn.Column(pane, visible=visible, margin=0, **params)
 
 
 def one_line(template: str) -> str:
@@ -135,7 +145,7 @@ def one_tooltip_per(column: str):  # noqa: ANN201 - a HoloViews hook
     def hook(plot: object, element: object) -> None:
         hover = plot.handles.get("hover")  # type: ignore[attr-defined]
         if hover is not None:
-            hover.filters = {f"@{{{column}}}": CustomJS(args={"column": column}, code=_FIRST_PER_VALUE)}
+            hover.filters = {f"@{column}": CustomJS(args={"column": column}, code=_FIRST_PER_VALUE)}
 
     return hook
 
@@ -144,17 +154,21 @@ def add_scale_bar(plot: object, element: object) -> None:
     """HoloViews hook: a scale bar of ground distance (m, km; true at the map's centre latitude) in the lower right.
 
     Maps are in Web Mercator metres, which stretch ground distance by 1 / cos(latitude) (~1.33 in the
-    DRB), so the bar converts. Added once per figure. Use as ``.opts(hooks=[maps.add_scale_bar])``, or
-    ``map_options(..., scale_bar=True)``.
+    DRB), so the bar measures a range that follows the map's x range scaled to the ground. Added once
+    per figure. Use as ``.opts(hooks=[maps.add_scale_bar])``, or ``map_options(..., scale_bar=True)``.
     """
     figure = plot.state  # type: ignore[attr-defined]
     if any(isinstance(item, ScaleBar) for item in figure.center):
         return
-    y_range = figure.y_range
-    middle = (y_range.start + y_range.end) / 2 if y_range.start is not None and y_range.end is not None else 4.9e6
-    units = CustomDimensional(basis={"wm": (ground_scale(middle), "m"), "m": (1.0, "m"), "km": (1000.0, "km")},
-                              ticks=[1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500])
-    figure.add_layout(ScaleBar(range=figure.x_range, unit="wm", dimensional=units, location="bottom_right",
+    x_range, y_range = figure.x_range, figure.y_range
+    middle = (y_range.start + y_range.end) / 2 if None not in (y_range.start, y_range.end) else element.range(1)[0]
+    scale = ground_scale(float(middle))
+    ground = Range1d(start=(x_range.start or 0.0) * scale, end=(x_range.end or 1.0) * scale)
+    follow = CustomJS(args={"ground": ground, "scale": scale},
+                      code="ground.setv({start: cb_obj.start * scale, end: cb_obj.end * scale})")
+    x_range.js_on_change("start", follow)
+    x_range.js_on_change("end", follow)
+    figure.add_layout(ScaleBar(range=ground, unit="m", dimensional=MetricLength(), location="bottom_right",
                                bar_length=0.2, background_fill_alpha=0.6, border_line_color=None,
                                label_text_font_size="11px"))
 

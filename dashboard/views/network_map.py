@@ -5,6 +5,7 @@ from __future__ import annotations
 import holoviews as hv
 import numpy as np
 import panel as pn
+import param
 
 from dashboard.state import UPSTREAM
 from dashboard.views import maps
@@ -30,6 +31,19 @@ REACH_COLORS = {"observed": "#08519c", "no observations": "#6baed6"}
 #: Colours of observation sites with and without temperature days.
 SITE_COLORS = {"with temperature days": "#111111", "no temperature days": "#9a9a9a"}
 LOCATOR_SIZE = 150
+
+
+def checkbox(state: param.Parameterized, name: str, label: str, disabled: bool = False) -> pn.widgets.CheckBoxGroup:
+    """A checkbox for boolean parameter ``name`` of ``state`` whose label text toggles it too.
+
+    A one-option ``CheckBoxGroup``: Bokeh's ``Checkbox`` draws its label beside the input, where a
+    click does nothing; the group wraps input and text in one ``<label>``.
+    """
+    box = pn.widgets.CheckBoxGroup(options=[label], value=[label] if getattr(state, name) else [], disabled=disabled,
+                                   margin=(2, 10))
+    box.param.watch(lambda event: setattr(state, name, bool(event.new)), "value")
+    state.param.watch(lambda event: setattr(box, "value", list(box.options) if event.new else []), name)
+    return box
 
 
 class NetworkMap(TabView):
@@ -69,11 +83,9 @@ class NetworkMap(TabView):
         self._locator = pn.pane.HoloViews(hv.DynamicMap(self._locator_map, streams=[hv.streams.Params(
             self.state, ["check"])]), linked_axes=False)
         self._info = pn.pane.Markdown(sizing_mode="stretch_width")
-        self._basemap = pn.widgets.Checkbox.from_param(self.state.param.basemap, label="tile basemap", disabled=True)
-        self._toggles = pn.Column(
-            self._basemap,
-            pn.widgets.Checkbox.from_param(self.state.param.show_reaches, label="fine reaches"),
-            pn.widgets.Checkbox.from_param(self.state.param.show_sites, label="observation sites, reservoirs, dams"))
+        self._basemap = checkbox(self.state, "basemap", "tile basemap", disabled=True)
+        self._toggles = pn.Column(self._basemap, checkbox(self.state, "show_reaches", "fine reaches"),
+                                  checkbox(self.state, "show_sites", "observation sites, reservoirs, dams"))
         self.state.param.watch(self.refresh, ["basemap", "show_reaches", "show_sites"])
         self.state.param.watch(self._tiles_checked, "tiles_online")
         self.state.param.watch(self._describe, ["check", "clicked_segment"])
@@ -139,7 +151,8 @@ class NetworkMap(TabView):
     def _tiles_checked(self, *events: object) -> None:
         online = self.state.tiles_online
         label = {None: "tile basemap (checking…)", True: "tile basemap", False: "tile basemap (offline: unavailable)"}
-        self._basemap.param.update(label=label[online], disabled=not online)
+        self._basemap.param.update(options=[label[online]], value=[label[online]] if self.state.basemap else [],
+                                   disabled=not online)
 
     def _on_tap(self, x: float | None, y: float | None) -> None:
         segment = self.state.pick_segment(x, y)

@@ -66,10 +66,12 @@ class ReachDetail(Viewer):
         self._chooser = pn.widgets.AutocompleteInput(label="…or type a reach id", options=[], restrict=True,
                                                      min_characters=1, case_sensitive=False, width=220,
                                                      placeholder="e.g. 1781_1")
-        self._legend = pn.pane.HTML(self._legend_html(), margin=(0, 10), visible=False)
-        self._hydrograph = pn.pane.HoloViews(linked_axes=False, sizing_mode="stretch_width", visible=False)
-        self._scatter = pn.pane.HoloViews(linked_axes=False, visible=False)
-        self._months = pn.pane.HoloViews(linked_axes=False, visible=False)
+        self._legend = pn.pane.HTML(self._legend_html(), margin=(0, 10))
+        self._hydrograph = pn.pane.HoloViews(linked_axes=False, sizing_mode="stretch_width")
+        self._scatter = pn.pane.HoloViews(linked_axes=False)
+        self._months = pn.pane.HoloViews(linked_axes=False)
+        self._plots = maps.box(pn.Column(self._legend, self._hydrograph, pn.Row(self._scatter, self._months),
+                                         sizing_mode="stretch_width"), visible=False, sizing_mode="stretch_width")
         self._memo: tuple[tuple[int, str] | None, pd.DataFrame] = (None, pd.DataFrame())
         self._chooser.param.watch(lambda event: self.state.select_reach(event.new), "value")
         self.state.param.watch(self._results_changed, "results")
@@ -101,8 +103,7 @@ class ReachDetail(Viewer):
 
     def _reach_changed(self, *events: object) -> None:
         shown = self._shown()
-        for pane in (self._hydrograph, self._scatter, self._months, self._legend):
-            pane.visible = shown
+        self._plots.visible = shown
         if not shown:
             self._title.object = ("Click a reach on the day map or the error map to see its hydrograph."
                                   if self.state.results is not None else "Load or train a run, then click a reach.")
@@ -197,5 +198,5 @@ class ReachDetail(Viewer):
             framewise=True, title=f"Test error by month (empty: fewer than {MIN_GROUP_OBS} observations)")
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Column(pn.Row(self._title, self._chooser, sizing_mode="stretch_width"), self._legend,
-                         self._hydrograph, pn.Row(self._scatter, self._months), sizing_mode="stretch_width")
+        return pn.Column(pn.Row(self._title, self._chooser, sizing_mode="stretch_width"), self._plots,
+                         sizing_mode="stretch_width")

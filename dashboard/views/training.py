@@ -11,6 +11,7 @@ from panel.viewable import Viewer
 
 from dashboard.jobs import Progress, running_jobs
 from dashboard.state import AppState
+from dashboard.views import maps
 
 #: How often the page polls its training job, ms.
 POLL_MS = 500
@@ -55,7 +56,8 @@ class TrainingProgress(Viewer):
         curve = hv.DynamicMap(validation_curve, streams=[self._pipe]).opts(hv.opts.Overlay(
             height=200, responsive=True, toolbar=None, title="Validation RMSE by epoch", ylabel="RMSE (°C)",
             show_legend=False, backend_opts={"plot.min_border_left": 50}))
-        self._curve = pn.pane.HoloViews(curve, linked_axes=False, visible=False, sizing_mode="stretch_width")
+        self._curve = maps.box(pn.pane.HoloViews(curve, linked_axes=False, sizing_mode="stretch_width"), visible=False,
+                               sizing_mode="stretch_width")
         self._epochs_drawn = -1
         self._poller: pn.io.callbacks.PeriodicCallback | None = None
         self._server = pn.pane.Markdown(styles={"font-size": "0.85em"}, margin=(0, 10))

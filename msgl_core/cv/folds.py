@@ -126,7 +126,8 @@ class FoldRules:
 class Fold:
     """One test fold: its segments, the buffer withheld from training around them, and its counts
     (weight and test observations in observed fine reach-days; buffer_obs: fit-period reach-days the
-    buffer removes from training)."""
+    buffer removes from training; train_obs: fit-period reach-days left for training and validation,
+    before the sparsity mask)."""
 
     segments: tuple[int, ...]
     buffer: tuple[int, ...]
@@ -134,6 +135,7 @@ class Fold:
     test_obs: int
     test_reaches: int
     buffer_obs: int
+    train_obs: int
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,8 @@ class Folds:
         """Inverse of :meth:`to_dict`. Raises ValueError for missing or malformed fields."""
         try:
             folds = tuple(Fold(tuple(int(s) for s in f["segments"]), tuple(int(s) for s in f["buffer"]),
-                               *(int(f[c]) for c in ("weight", "test_obs", "test_reaches", "buffer_obs")))
+                               *(int(f[c]) for c in ("weight", "test_obs", "test_reaches", "buffer_obs",
+                                                     "train_obs")))
                           for f in values["folds"])
             return cls(str(values["basin"]), str(values["scheme"]), int(values["repeat"]), int(values["buffer_hops"]),
                        tuple(tuple(int(s) for s in block) for block in values["blocks"]), folds)
@@ -195,8 +198,9 @@ def make_folds(tree: SegmentTree, basin: str, scheme: str, n_folds: int, repeat:
         rules: validity rules.
 
     Raises ValueError for an unknown scheme, K < 2, negative ``buffer_hops``, a hold-out that leaves no
-    observed segment, K larger than the number of blocks, or when no draw meets ``rules`` (naming each
-    fold's weight, observed reaches and test observations).
+    observed segment, K larger than the number of blocks, or when no draw meets ``rules`` and leaves every
+    fold fine observations to train on (naming each fold's weight, observed reaches, test and training
+    observations).
     """
     check_scheme(scheme, n_folds)
     hops = DEFAULT_BUFFER_HOPS[scheme] if buffer_hops is None else buffer_hops
@@ -216,31 +220,33 @@ def make_folds(tree: SegmentTree, basin: str, scheme: str, n_folds: int, repeat:
     rng = np.random.default_rng([zlib.crc32(basin.encode()), SCHEMES.index(scheme), n_folds, repeat])
     block_weight = np.array([weight[b].sum() for b in blocks])
     target = total / n_folds
-    first_balanced = best = None
+    first_balanced: Folds | None = None
+    best: tuple[float, Folds] | None = None
     for _ in range(rules.draws):
         fold_of_block = _greedy(block_weight, n_folds, rng.permutation(len(blocks)))
         members = [np.concatenate([blocks[b] for b in np.flatnonzero(fold_of_block == k)]).astype(int)
                    if (fold_of_block == k).any() else np.zeros(0, int) for k in range(n_folds)]
-        counts = [(int(weight[m].sum()), int(tree.test_reaches[m].sum()), int(tree.test_obs[m].sum()))
-                  for m in members]
-        deviation = max(abs(c[0] / target - 1) for c in counts)
+        folds = _folds(tree, basin, scheme, repeat, hops, held, blocks, members)
+        deviation = max(abs(f.weight / target - 1) for f in folds.folds)
         if best is None or deviation < best[0]:
-            best = (deviation, counts)
+            best = (deviation, folds)
         if deviation > rules.balance:
             continue
-        first_balanced = first_balanced or counts
-        if all(r >= rules.min_reaches and o >= rules.min_test_obs for _, r, o in counts):
-            return _folds(tree, basin, scheme, repeat, hops, held, blocks, members)
+        first_balanced = first_balanced or folds
+        if all(f.test_reaches >= rules.min_reaches and f.test_obs >= rules.min_test_obs and f.train_obs > 0
+               for f in folds.folds):
+            return folds
     assert best is not None  # rules.draws >= 1
-    table = "; ".join(f"fold {k + 1}: weight {w}, {r} observed reaches, {o} test obs"
-                      for k, (w, r, o) in enumerate(first_balanced or best[1]))
+    table = "; ".join(f"fold {k + 1}: weight {f.weight}, {f.test_reaches} observed reaches, {f.test_obs} test obs, "
+                      f"{f.train_obs} training obs" for k, f in enumerate((first_balanced or best[1]).folds))
     if first_balanced is None:
         raise ValueError(f"no assignment of the {len(blocks)} {scheme} blocks of basin {basin!r} to {n_folds} folds "
                          f"keeps every fold weight within ±{rules.balance:.0%} of W/K = {target:.0f} observed "
                          f"reach-days in {rules.draws} draws (best: {table}); lower --folds or use another scheme")
     raise ValueError(f"invalid folds for basin {basin!r}, {scheme}, K = {n_folds}: each fold needs >= "
-                     f"{rules.min_reaches} observed reaches and >= {rules.min_test_obs} test-period fine "
-                     f"observations ({table}); lower --folds or choose a larger basin")
+                     f"{rules.min_reaches} observed reaches, >= {rules.min_test_obs} test-period fine "
+                     f"observations and some training observations ({table}); lower --folds or --buffer-hops, "
+                     "or choose a larger basin")
 
 
 def _subbasin_blocks(tree: SegmentTree, weight: np.ndarray, held: np.ndarray, threshold: float) -> list[list[int]]:
@@ -296,13 +302,18 @@ def _folds(tree: SegmentTree, basin: str, scheme: str, repeat: int, hops: int, h
         buffer = within_hops(tree.downstream, test, hops) & ~test & ~held
         folds.append(Fold(tuple(sorted(int(s) for s in ids[m])), tuple(int(s) for s in ids[buffer]),
                           int(tree.weight[m].sum()), int(tree.test_obs[m].sum()), int(tree.test_reaches[m].sum()),
-                          int(tree.fit_obs[buffer].sum())))
+                          int(tree.fit_obs[buffer].sum()), int(tree.fit_obs[~(test | buffer | held)].sum())))
     return Folds(basin, scheme, repeat, hops, tuple(tuple(int(s) for s in ids[b]) for b in blocks), tuple(folds))
 
 
 def within_hops(downstream: np.ndarray, start: np.ndarray, hops: int) -> np.ndarray:
     """Segments reachable from ``start`` (bool, (segments,)) in at most ``hops`` steps along the flow,
-    either all downstream or all upstream (siblings are not neighbours). Returns bool (segments,)."""
+    either all downstream or all upstream (siblings are not neighbours). Returns bool (segments,).
+
+    Example (0 is the outlet; 1 and 3 drain to it, 2 drains to 1):
+        >>> within_hops(np.array([-1, 0, 1, 0]), np.array([False, True, False, False]), 1).tolist()
+        [True, True, True, False]
+    """
     down = start.copy()
     up = start.copy()
     has_down = downstream >= 0

@@ -147,6 +147,7 @@ def prepare(data: MultiscaleData, cfg: RunConfig) -> PreparedData:
     adjacency_coarse = to_sparse(updown_adjacency(net.segment_updown))
     adjacency_fine = to_sparse(updown_adjacency(reach_updown))
     mixed = to_sparse(mixed_matrix(reach_updown[:, outlets], parent))
+    river_fine = river_edges(net.reach_to_index, net.reaches["length_m"].to_numpy())
 
     # Targets: hold-out and buffer withheld, then the nested sparsity mask over training + validation days.
     holdout_reaches = np.isin(segment_ids, cfg.holdout_segments)[parent]
@@ -182,7 +183,7 @@ def prepare(data: MultiscaleData, cfg: RunConfig) -> PreparedData:
         y_coarse=y_coarse, y_fine=y_fine, y_fine_all=y_fine_all,
         sim_coarse=coarse[SIM].values.astype(np.float64), target_scalers=target_scalers,
         windows={name: windows(time, getattr(cfg, f"{name}_periods"), cfg.window) for name in SPLITS},
-        holdout_reaches=holdout_reaches, river_fine=river_edges(reach_updown),
+        holdout_reaches=holdout_reaches, river_fine=river_fine,
         positions_fine=torch.as_tensor(net.reach_midpoints_km(), dtype=torch.float32), split_days=days,
     )
 

@@ -17,7 +17,6 @@ import xarray as xr
 
 from msgl_core.dims import SEGMENT, TIME
 
-
 #: ``(values (n,) °C, dates (n,), seg_id_nat (n,)) -> (n,) °C``.
 ValueMap = Callable[[np.ndarray, pd.DatetimeIndex, np.ndarray], np.ndarray]
 

@@ -6,7 +6,7 @@ Example:
     >>> DebiasOptions.from_dict({"methd": "ot"})
     Traceback (most recent call last):
     ...
-    ValueError: unknown debias key 'methd'; did you mean 'method'? Valid keys: method, grouping, eps, n_support, lambda_doy, lambda_static, mode, source_population
+    ValueError: unknown debias key 'methd'; did you mean 'method'? Valid keys: method, grouping, ...
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from msgl_core.debias.base import Debiaser, IdentityDebiaser
 from msgl_core.debias.entropic_ot import OTDebiaser
 from msgl_core.debias.linear import LinearDebiaser
 from msgl_core.debias.quantile_mapping import QuantileMappingDebiaser
-from msgl_core.debias.scope import POPULATIONS, FitScope, fit_samples
+from msgl_core.debias.scope import POPULATIONS, FitScope, Population, fit_samples
 
 #: ``debias.method`` → map class.
 DEBIASERS: dict[str, type[Debiaser]] = {c.method: c for c in (IdentityDebiaser, LinearDebiaser,
@@ -58,7 +58,7 @@ class DebiasOptions:
     lambda_doy: float = 3.0
     lambda_static: float = 1.0
     mode: str = "barycentric"
-    source_population: str = "matched"
+    source_population: Population = "matched"
 
     def __post_init__(self) -> None:
         for name, choices in (("method", tuple(DEBIASERS)), ("grouping", GROUPINGS), ("mode", MODES),
@@ -117,7 +117,8 @@ def fit_debiaser(options: DebiasOptions, source: xr.DataArray, target: xr.DataAr
 
 def save_debiaser(debiaser: Debiaser, path: str | Path) -> None:
     """Write ``debiaser`` to ``path`` (``.npz``: plain arrays, no pickle)."""
-    np.savez(path, method=np.array(debiaser.method), **debiaser.state())
+    arrays: dict[str, Any] = {"method": np.array(debiaser.method), **debiaser.state()}
+    np.savez(path, **arrays)
 
 
 def load_debiaser(path: str | Path) -> Debiaser:

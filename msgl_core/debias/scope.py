@@ -45,11 +45,17 @@ class FitScope:
         test_periods: the run's test periods; the fit periods must not overlap them.
         excluded_segments: ``seg_id_nat`` of the hold-out and of a CV test fold: no target observation
             may lie on them, and no source value from them is used.
+
+    Raises ValueError without a fit period.
     """
 
     fit_periods: tuple[Period, ...]
     test_periods: tuple[Period, ...]
     excluded_segments: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.fit_periods:
+            raise ValueError("a debiasing fit needs at least one fit period")
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,6 @@ def euler_maruyama_sample(denoise: Denoiser, noise: Tensor, sigmas: Tensor, gene
     for i in range(len(sigmas) - 1):
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
         drift = denoise(x, x.new_full((len(x),), s)) - x
-        z = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+        z = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)  # a CPU generator on any device
         x = x + (2.0 / s) * drift * (s - s_next) + math.sqrt(2.0 * s * (s - s_next)) * z
     return denoise(x, x.new_full((len(x),), float(sigmas[-1])))

@@ -15,8 +15,8 @@ All tensors are float; σ is dimensionless (the residual is standardised by one 
 Example:
     >>> schedule = VPSchedule()
     >>> round(schedule.sigma_max, 1)
-    152.6
-    >>> karras_grid(152.6, 1e-3, 4).shape
+    152.2
+    >>> karras_grid(152.2, 1e-3, 4).shape
     torch.Size([5])
 """
 

@@ -12,6 +12,7 @@ from msgl_core.dims import PARENT_SEGMENT, REACH, SEGMENT, TIME
 from msgl_core.registry import Variant
 
 SCALE_C = 0.01  # predictions are packed as int16 hundredths of a °C in NetCDF
+SCALE_FRACTION = 0.001  # dimensionless float fractions (exceedance probabilities) as int16 thousandths
 
 
 @torch.no_grad()
@@ -60,10 +61,13 @@ def predict_record(model: torch.nn.Module, variant: Variant, prepared: PreparedD
 
 
 def netcdf_encoding(ds: xr.Dataset) -> dict[str, dict]:
-    """Compact encoding: temperatures as int16 hundredths of °C, everything zlib-compressed."""
+    """Compact encoding: temperatures as int16 hundredths of °C, float fractions (units "1", e.g. exceedance
+    probabilities) as int16 thousandths, everything zlib-compressed."""
     encoding: dict[str, dict] = {}
     for name, var in ds.data_vars.items():
         encoding[str(name)] = {"zlib": True, "complevel": 4}
         if var.attrs.get("units") == "degC":
             encoding[str(name)].update(dtype="int16", scale_factor=SCALE_C, _FillValue=np.int16(-32768))
+        elif var.attrs.get("units") == "1" and np.issubdtype(var.dtype, np.floating):
+            encoding[str(name)].update(dtype="int16", scale_factor=SCALE_FRACTION, _FillValue=np.int16(-32768))
     return encoding

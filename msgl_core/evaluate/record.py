@@ -3,7 +3,8 @@ and the dashboard (nobody reads that file by string paths).
 
 A :class:`RunMetrics` holds test-period :class:`~msgl_core.evaluate.metrics.Scores` of the gauged
 fine reaches (``fine``), of the held-out reaches (``holdout``, with ``--holdout-segments``) and of the
-coarse segments (``coarse``, for variants that predict them), and a :class:`TrainingSummary`. New
+coarse segments (``coarse``, for variants that predict them), a :class:`TrainingSummary`, and for a
+probabilistic variant the ensemble scores (``probabilistic``, a :class:`ProbabilisticRecord`). New
 scores extend :class:`Scores` or add a section here, with their units.
 
 Example:
@@ -20,12 +21,14 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, replace
 
 import pandas as pd
 
 from msgl_core.config import Period
 from msgl_core.evaluate.metrics import NAMES, Scores
+from msgl_core.evaluate.probabilistic import ProbabilisticScores, ReliabilityBins
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,69 @@ class SkillSection:
                    {str(k): Scores.from_dict(s) for k, s in values["per_node"].items()})
 
 
+def _nullable(values: tuple[float, ...]) -> list[float | None]:
+    """JSON-ready floats: NaN → None."""
+    return [None if math.isnan(v) else v for v in values]
+
+
+@dataclass(frozen=True)
+class ProbabilisticSection:
+    """Test-period ensemble scores of one group of reaches (docs/probabilistic.md §5): overall, per calendar
+    month and per reach (NaN below the minimum-observations policy), the overall rank-histogram counts
+    (M + 1 bins) and the reliability bins of each exceedance threshold."""
+
+    overall: ProbabilisticScores
+    per_month: dict[int, ProbabilisticScores]
+    per_node: dict[str, ProbabilisticScores]
+    rank_histogram: tuple[int, ...]
+    reliability: tuple[ReliabilityBins, ...]
+
+    def per_node_frame(self) -> pd.DataFrame:
+        """(reaches × scores) table indexed by reach id (sorted)."""
+        frame = pd.DataFrame([vars(s) for s in self.per_node.values()], index=pd.Index(list(self.per_node), dtype=str),
+                             columns=list(ProbabilisticScores.UNITS))
+        return frame.astype({"n_obs": int}).sort_index()
+
+    def to_dict(self) -> dict:
+        return {"overall": self.overall.to_dict(),
+                "per_month": {str(m): s.to_dict() for m, s in self.per_month.items()},
+                "per_node": {k: s.to_dict() for k, s in self.per_node.items()},
+                "rank_histogram": list(self.rank_histogram),
+                "reliability": [{**vars(r), "forecast": _nullable(r.forecast), "observed": _nullable(r.observed)}
+                                for r in self.reliability]}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ProbabilisticSection:
+        def floats(items: list) -> tuple[float, ...]:
+            return tuple(float("nan") if f is None else float(f) for f in items)
+
+        return cls(ProbabilisticScores.from_dict(values["overall"]),
+                   {int(m): ProbabilisticScores.from_dict(s) for m, s in values["per_month"].items()},
+                   {str(k): ProbabilisticScores.from_dict(s) for k, s in values["per_node"].items()},
+                   tuple(int(c) for c in values["rank_histogram"]),
+                   tuple(ReliabilityBins(float(r["threshold"]), tuple(int(c) for c in r["count"]),
+                                         floats(r["forecast"]), floats(r["observed"])) for r in values["reliability"]))
+
+
+@dataclass(frozen=True)
+class ProbabilisticRecord:
+    """Ensemble scores of a probabilistic run: its member count, the gauged reaches (``fine``) and the
+    reaches of the hold-out segments (``holdout``, None without a hold-out)."""
+
+    n_members: int
+    fine: ProbabilisticSection
+    holdout: ProbabilisticSection | None = None
+
+    def to_dict(self) -> dict:
+        return {"units": ProbabilisticScores.UNITS, "n_members": self.n_members, "fine": self.fine.to_dict(),
+                "holdout": None if self.holdout is None else self.holdout.to_dict()}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ProbabilisticRecord:
+        return cls(int(values["n_members"]), ProbabilisticSection.from_dict(values["fine"]),
+                   None if values.get("holdout") is None else ProbabilisticSection.from_dict(values["holdout"]))
+
+
 @dataclass(frozen=True)
 class TrainingSummary:
     """How the run was trained: the epoch whose weights were kept (counted over all stages), epochs run,
@@ -83,6 +149,7 @@ class RunMetrics:
         coarse: overall scores of the coarse segments (hold-out excluded), or None when the variant
             does not predict the coarse scale.
         training: :class:`TrainingSummary`, None until the run is saved.
+        probabilistic: ensemble scores (:class:`ProbabilisticRecord`) of a probabilistic variant, else None.
     """
 
     test_periods: tuple[Period, ...]
@@ -90,6 +157,7 @@ class RunMetrics:
     holdout: SkillSection | None = None
     coarse: Scores | None = None
     training: TrainingSummary | None = None
+    probabilistic: ProbabilisticRecord | None = None
 
     @property
     def test_rmse(self) -> float:
@@ -125,7 +193,8 @@ class RunMetrics:
                   "fine": self.fine.to_dict(),
                   "holdout": None if self.holdout is None else self.holdout.to_dict(),
                   "coarse": None if self.coarse is None else self.coarse.to_dict(),
-                  "training": None if self.training is None else vars(self.training)}
+                  "training": None if self.training is None else vars(self.training),
+                  "probabilistic": None if self.probabilistic is None else self.probabilistic.to_dict()}
         return json.dumps(values, indent=2)
 
     @classmethod
@@ -137,6 +206,8 @@ class RunMetrics:
                        SkillSection.from_dict(values["fine"]),
                        None if values.get("holdout") is None else SkillSection.from_dict(values["holdout"]),
                        None if values.get("coarse") is None else Scores.from_dict(values["coarse"]),
-                       None if values.get("training") is None else TrainingSummary(**values["training"]))
+                       None if values.get("training") is None else TrainingSummary(**values["training"]),
+                       None if values.get("probabilistic") is None
+                       else ProbabilisticRecord.from_dict(values["probabilistic"]))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
             raise ValueError(f"{source}: not a msgl metrics record ({type(error).__name__}: {error})") from None

@@ -7,10 +7,9 @@ direction and channel length: reach j sends to reach i
 * with type :data:`FROM_UPSTREAM` when j flows directly into i,
 * with type :data:`FROM_DOWNSTREAM` when i flows directly into j,
 
-so every flow link appears once in each direction. They are derived from the same ``updown`` matrix
-of along-channel distances (metres, river-dl / delaware-model-prep sign convention; docs/methods.md
-§2.3): in a river tree a node's downstream nodes form a chain, and the nearest of them is the one it
-flows into.
+so every flow link appears once in each direction, with the channel length between the two reaches'
+midpoints. (The ``updown`` distances of docs/methods.md §2.3 run between outlets, so every tributary of a
+reach would be at the same distance from it: the reach's own length.)
 """
 
 from __future__ import annotations
@@ -58,36 +57,38 @@ class RiverEdges:
         return _sorted(position[self.edge_index], self.edge_type, self.channel_km, self.nodes)
 
 
-def river_edges(updown: np.ndarray) -> RiverEdges:
+def river_edges(to_index: np.ndarray, length_m: np.ndarray) -> RiverEdges:
     """Typed edges between direct flow neighbours of a river tree.
 
-    Node i flows into the downstream node j with the smallest ``updown[i, j] > 0``; that link gives the
-    edge i -> j of type :data:`FROM_UPSTREAM` and j -> i of type :data:`FROM_DOWNSTREAM`, both with
-    channel length ``updown[i, j]`` (the distance between the two outlets, i.e. j's length).
+    Node i flowing into node j gives the edge i -> j of type :data:`FROM_UPSTREAM` and j -> i of type
+    :data:`FROM_DOWNSTREAM`, both with the channel length between the two nodes' midpoints,
+    ``(length_i + length_j) / 2``, in km.
 
     Shapes:
-        updown: (nodes, nodes) float, metres; ``+d`` where j is downstream of i, ``-d`` upstream, ``+inf``
-            where not flow-connected, 0 on the diagonal.
+        to_index: (nodes,) int, position of each node's downstream node, -1 at outlets
+            (:attr:`msgl_core.data.network.MultiscaleNetwork.reach_to_index`).
+        length_m: (nodes,) float, node (reach) lengths, metres.
         returns: :class:`RiverEdges` with 2 (nodes - outlets) edges.
 
     Raises:
-        ValueError: if ``updown`` is not a square 2-D matrix or contains NaN.
+        ValueError: if the shapes differ, an index is out of range, or a length is not positive and finite.
     """
-    distance = np.asarray(updown, dtype=np.float64)
-    if distance.ndim != 2 or distance.shape[0] != distance.shape[1]:
-        raise ValueError(f"updown must be a square (nodes, nodes) matrix, got shape {distance.shape}")
-    if np.isnan(distance).any():
-        raise ValueError("updown contains NaN; use +inf for unconnected pairs")
-    nodes = distance.shape[0]
-    downstream = np.where(np.isfinite(distance) & (distance > 0), distance, np.inf)
-    has_downstream = np.isfinite(downstream).any(axis=1) if nodes else np.zeros(0, dtype=bool)
-    upper = np.flatnonzero(has_downstream)
-    lower = downstream[upper].argmin(axis=1)
-    km = torch.as_tensor(np.concatenate([downstream[upper, lower]] * 2) / 1000.0, dtype=torch.float32)
+    down = np.asarray(to_index)
+    length = np.asarray(length_m, dtype=np.float64)
+    nodes = len(down)
+    if down.ndim != 1 or length.shape != down.shape:
+        raise ValueError(f"to_index and length_m must both be (nodes,), got {down.shape} and {length.shape}")
+    if not np.issubdtype(down.dtype, np.integer) or (nodes and (down.min() < -1 or down.max() >= nodes)):
+        raise ValueError(f"to_index must hold node positions in [0, {nodes}) or -1 at outlets")
+    if not (np.isfinite(length) & (length > 0)).all():
+        raise ValueError("length_m must be positive and finite")
+    upper = np.flatnonzero(down >= 0)
+    lower = down[upper]
+    km = torch.as_tensor(np.tile((length[upper] + length[lower]) / 2000.0, 2), dtype=torch.float32)
     index = torch.as_tensor(np.stack([np.concatenate([upper, lower]), np.concatenate([lower, upper])]),
                             dtype=torch.int64)
     kinds = torch.as_tensor([FROM_UPSTREAM] * len(upper) + [FROM_DOWNSTREAM] * len(upper), dtype=torch.int64)
-    return _sorted(index.reshape(2, -1), kinds, km, nodes)
+    return _sorted(index, kinds, km, nodes)
 
 
 def _sorted(edge_index: Tensor, edge_type: Tensor, channel_km: Tensor, nodes: int) -> RiverEdges:

@@ -59,6 +59,12 @@ class GraphDenoiser(nn.Module):
     Raises ValueError for edges outside the graph, a parent/weights shape mismatch, or hidden/blocks < 1.
     """
 
+    down: Tensor
+    up: Tensor
+    parent: Tensor
+    weights: Tensor
+    frequencies: Tensor
+
     def __init__(self, in_cond: int, downstream_edges: Tensor, parent: Tensor, weights: Tensor, n_segments: int,
                  hidden: int = 32, blocks: int = 3, segment_pool: bool = True) -> None:
         super().__init__()
@@ -71,7 +77,7 @@ class GraphDenoiser(nn.Module):
                 downstream_edges.numel() and not 0 <= int(downstream_edges.min()) <= int(downstream_edges.max())
                 < n_reaches):
             raise ValueError(f"downstream_edges must be (2, E) reach positions in [0, {n_reaches})")
-        self.n_reaches, self.n_segments, self.in_cond, self.use_segment_pool = n_reaches, n_segments, in_cond, segment_pool
+        self.n_reaches, self.n_segments, self.in_cond = n_reaches, n_segments, in_cond
         self.register_buffer("down", downstream_edges.long(), persistent=False)  # message source → downstream
         self.register_buffer("up", downstream_edges.long().flip(0), persistent=False)
         self.register_buffer("parent", parent.long(), persistent=False)
@@ -83,7 +89,8 @@ class GraphDenoiser(nn.Module):
         self.conv_down = nn.ModuleList(GraphConv(hidden, hidden, aggr="mean") for _ in range(blocks))
         self.conv_up = nn.ModuleList(GraphConv(hidden, hidden, aggr="mean") for _ in range(blocks))
         self.film = nn.ModuleList(nn.Linear(hidden, 2 * hidden) for _ in range(blocks))
-        self.pool = nn.ModuleList(nn.Linear(hidden, hidden, bias=False) for _ in range(blocks)) if segment_pool else None
+        self.pool = (nn.ModuleList(nn.Linear(hidden, hidden, bias=False) for _ in range(blocks)) if segment_pool
+                     else None)
         self.decode = nn.Linear(hidden, 1)
 
     def _batched(self, edges: Tensor, batch: int) -> Tensor:

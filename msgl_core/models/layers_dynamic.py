@@ -10,7 +10,7 @@ of R-GCN (M. Schlichtkrull et al., ESWC 2018, arXiv:1703.06103); the concatenati
 (K. Xu et al., "Representation Learning on Graphs with Jumping Knowledge Networks", ICML 2018,
 arXiv:1806.03536). How they are combined for river reaches is our choice (docs/dynamic_graph.md).
 
-The neighbour search is plain torch (``torch.cdist`` and a stable sort): PyG's ``knn_graph`` and
+The neighbour search is plain torch (``torch.cdist`` and ``topk``): PyG's ``knn_graph`` and
 ``DynamicEdgeConv`` need ``pyg-lib``, which does not install on the project's machines, and neither
 excludes given pairs or breaks ties by index.
 """
@@ -65,10 +65,20 @@ def knn_edges(features: Tensor, k: int, exclude: Tensor | None = None) -> Tensor
         distance.fill_diagonal_(math.inf)
         if exclude is not None and exclude.numel():
             distance[exclude[1], exclude[0]] = math.inf
-        values, order = torch.sort(distance, dim=1, stable=True)
-        chosen = torch.isfinite(values[:, :k_eff])
+        # topk finds the k_eff-th smallest distance; of the candidates tied with it, the lowest indices are
+        # kept (a full stable sort does the same, about 3x slower on the whole DRB: 1.2 s against 0.37 s).
+        threshold = torch.topk(distance, k_eff, dim=1, largest=False).values[:, -1:]
+        closer = distance < threshold
+        tied = distance == threshold
+        wanted = k_eff - closer.sum(dim=1, keepdim=True)
+        chosen = closer | (tied & (torch.cumsum(tied, dim=1) <= wanted))  # exactly k_eff per row
+        neighbours = chosen.nonzero()[:, 1].view(nodes, k_eff)  # ascending index within each row
+        values = distance.gather(1, neighbours)
+        rank = torch.argsort(values, dim=1, stable=True)  # nearest first, ties by index
+        neighbours, values = neighbours.gather(1, rank), values.gather(1, rank)
+        finite = torch.isfinite(values)
         targets = torch.arange(nodes, device=u.device)[:, None].expand(nodes, k_eff)
-        return torch.stack([order[:, :k_eff][chosen], targets[chosen]])
+        return torch.stack([neighbours[finite], targets[finite]])
 
 
 class DynBlock(nn.Module):

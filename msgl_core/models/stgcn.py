@@ -1,4 +1,4 @@
-"""STGCN baseline: two spatio-temporal convolution blocks plus a per-day MLP read-out.
+r"""STGCN baseline: two spatio-temporal convolution blocks plus a per-day MLP read-out.
 
 Reference: B. Yu, H. Yin, Z. Zhu, "Spatio-Temporal Graph Convolutional Networks: A Deep Learning
 Framework for Traffic Forecasting", IJCAI 2018, doi:10.24963/ijcai.2018/505, arXiv:1709.04875
@@ -95,7 +95,7 @@ class STGCN(nn.Module):
         return self.output(z)
 
     def chebyshev_operator(self) -> Tensor:
-        """The scaled Laplacian :math:`-D^{-1/2} A^\circ D^{-1/2}` as a sparse CSR (nodes, nodes) operator."""
+        r"""The scaled Laplacian :math:`-D^{-1/2} A^\circ D^{-1/2}` as a sparse CSR (nodes, nodes) operator."""
         return sparse_operator(self.edge_index, self.edge_weight, self.nodes)
 
     def extra_repr(self) -> str:

@@ -101,8 +101,9 @@ def test_buffer_is_h_hops_up_or_downstream_without_siblings() -> None:
 
 def test_invalid_folds_raise_with_the_counts() -> None:
     tree = random_tree()
-    with pytest.raises(ValueError, match=r"each fold needs >= 3 observed reaches and >= 100000 test-period fine "
-                                         r"observations \(fold 1: weight \d+, \d+ observed reaches, \d+ test obs;"):
+    with pytest.raises(ValueError, match=r"each fold needs >= 3 observed reaches, >= 100000 test-period fine "
+                                         r"observations and some training observations \(fold 1: weight \d+, \d+ observed reaches, \d+ test obs, \d+ "
+                                         r"training obs;"):
         make_folds(tree, "synthetic", "subbasin", 3, 0, rules=FoldRules(min_test_obs=100_000))
     lopsided = SegmentTree(np.array([1, 2, 3]), np.array([-1, 0, 0]), np.array([1000, 10, 10]), np.array([300] * 3),
                            np.array([3] * 3), np.array([700] * 3))

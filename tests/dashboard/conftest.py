@@ -1,13 +1,22 @@
-"""Fixtures for the dashboard: the tiny dataset with map layers, and a run cache with trained tiny runs."""
+"""Fixtures for the dashboard: the tiny dataset with map layers, a run cache with trained tiny runs, and (for
+browser tests) the app served in-process and a headless Chromium."""
 
 from __future__ import annotations
 
+import shutil
+import socket
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
+import panel as pn
 import pytest
 from shapely.geometry import Point, box
 
+from dashboard import browser as chromium
+from dashboard.app import create_app
 from dashboard.resources import Resources, resources_from_data
 from msgl_core.config import RunConfig
 from msgl_core.data import MultiscaleData, load_dataset
@@ -63,3 +72,42 @@ def runs_dir(tmp_path_factory: pytest.TempPathFactory, dash_data: MultiscaleData
 def tiny_run(runs_dir: Path, dash_data: MultiscaleData, base_config: RunConfig) -> Run:
     """The cached ρ = 1 tiny run."""
     return train_or_load(base_config.with_overrides(variant="rgcn_fine"), dash_data, runs_dir=runs_dir, progress=False)
+
+
+@pytest.fixture(scope="module")
+def served_runs(runs_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the tiny run cache that the served app may add runs to."""
+    folder = tmp_path_factory.mktemp("served") / "runs"
+    shutil.copytree(runs_dir, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def url(resources: Resources, base_config: RunConfig, served_runs: Path) -> Iterator[str]:
+    """The dashboard on the tiny data, served in this process on a free loopback port."""
+    port = chromium.free_port()
+
+    def app() -> pn.template.BaseTemplate:
+        return create_app(resources=resources, base=base_config, runs_dir=served_runs)
+
+    server = pn.serve({"/": app}, port=port, address="127.0.0.1", show=False, threaded=True,
+                      websocket_origin=[f"127.0.0.1:{port}"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}/"
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the module (browser tests only)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = chromium.launch(playwright)
+        yield instance
+        instance.close()

@@ -9,61 +9,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import panel as pn
 import pytest
 
 from dashboard import browser as chromium
-from dashboard.app import create_app
 from dashboard.resources import Resources
-from msgl_core import RunConfig, list_runs
+from msgl_core import list_runs
 
 PROBLEM = chromium.chromium_problem()
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(bool(PROBLEM), reason=f"no headless browser: {PROBLEM}")]
-
-
-@pytest.fixture(scope="module")
-def served_runs(runs_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the tiny run cache that the served app may add runs to."""
-    folder = tmp_path_factory.mktemp("served") / "runs"
-    shutil.copytree(runs_dir, folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def url(resources: Resources, base_config: RunConfig, served_runs: Path) -> Iterator[str]:
-    """The dashboard on the tiny data, served in this process on a free loopback port."""
-    port = chromium.free_port()
-
-    def app() -> pn.template.BaseTemplate:
-        return create_app(resources=resources, base=base_config, runs_dir=served_runs)
-
-    server = pn.serve({"/": app}, port=port, address="127.0.0.1", show=False, threaded=True,
-                      websocket_origin=[f"127.0.0.1:{port}"])
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}/"
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One headless Chromium for the module."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = chromium.launch(playwright)
-        yield instance
-        instance.close()
 
 
 @pytest.fixture

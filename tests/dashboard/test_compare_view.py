@@ -18,7 +18,7 @@ from dashboard.app import Dashboard
 from dashboard.resources import Resources
 from dashboard.state import AppState
 from dashboard.views import maps
-from dashboard.views.compare import MAX_SPARSITY, RELIABILITY, CompareRuns, difference, shared_scale
+from dashboard.views.compare import MAX_SPARSITY, RELIABILITY, CompareRuns, difference, shared_scale, two_lines
 from dashboard.views.error_map import CLIP_HIGH, MISSING, MISSING_NOTE, ErrorMap
 from dashboard.views.run_picker import UNRELIABLE, RunPicker
 from msgl_core import (
@@ -65,14 +65,15 @@ def test_compare_maps_are_titled_and_add_an_a_minus_b_map(resources: Resources, 
     state, view = _compare(resources, base_config, runs_dir)
     runs = {r.path.name: r for r in state.cached_runs}
     first, second = runs[view._first.value], runs[view._second.value]
-    panels = list(view._maps.object)
+    panels = [pane.object for pane in view._maps]
     assert len(panels) == 3
     titles = [_options(p)["title"] for p in panels]
     label = Scores.LABELS["rmse"]
-    assert titles[0] == maps.run_title(first, f"A {UNRELIABLE}: test-period {label}")
-    assert titles[1] == maps.run_title(second, f"B {UNRELIABLE}: test-period {label}")
+    assert titles[0] == two_lines(maps.run_title(first, f"A {UNRELIABLE}: test-period {label}"))
+    assert titles[1] == two_lines(maps.run_title(second, f"B {UNRELIABLE}: test-period {label}"))
+    assert titles[0].startswith(f"A {UNRELIABLE}: test-period {label}\nrgcn_fine on drb · ρ ")
     change = difference(first.metrics.per_reach_frame(), second.metrics.per_reach_frame(), "rmse")
-    assert titles[2] == f"A − B: test-period {label} on the {len(change)} reaches both scored · drb"
+    assert titles[2] == f"A − B: test-period {label}\non the {len(change)} reach(es) both scored · drb"
     # The A − B map colours each reach scored by both runs by A's score minus B's, on a scale centred on 0.
     points = _points(panels[2]).dframe().set_index("reach")
     assert len(points) == len(change) > 0
@@ -119,7 +120,7 @@ def test_compare_shows_the_msgl_compare_outputs_of_the_basin(resources: Resource
     view._domain.value = "drb"
     outputs = read_comparison(tmp_path / "drb")
     assert format_table(outputs.table) in view._summary.object and outputs.title in view._summary.object
-    assert view._figure.visible and view._figure.object == outputs.figure.read_bytes() and not view._chart.visible
+    assert view._figure.visible and view._figure.object == outputs.figure.read_bytes() and not view._chart_box.visible
     table = view._table.value
     assert sorted(table["run"]) == sorted(Path(o.path).name for o in outcomes) and "path" not in table
     assert all(cell.startswith(UNRELIABLE) for cell in table[RELIABILITY])  # the tiny runs are worse than climatology
@@ -127,11 +128,11 @@ def test_compare_shows_the_msgl_compare_outputs_of_the_basin(resources: Resource
     pn.panel(view).get_root(Document())
     # Every domain: the cached runs' summary, as before.
     view._domain.value = "all domains"
-    assert not view._figure.visible and view._chart.visible and "msgl compare` reports it" in view._summary.object
+    assert not view._figure.visible and view._chart_box.visible and "msgl compare` reports it" in view._summary.object
     # A damaged output is reported, and the cached runs are shown instead.
     (tmp_path / "drb" / "comparison.json").write_text("{")
     view._domain.value = "drb"
-    assert "drb/comparison.json: not JSON" in view._note.object and view._chart.visible
+    assert "drb/comparison.json: not JSON" in view._note.object and view._chart_box.visible
 
 
 def test_unreliable_runs_are_flagged_in_the_lists_tables_and_maps(resources: Resources, dash_data: MultiscaleData,

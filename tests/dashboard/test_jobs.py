@@ -108,3 +108,22 @@ def test_a_cancel_after_the_last_epoch_keeps_the_run(resources: Resources, base_
     state.job.wait(60)
     assert state.poll() is False and state.progress.status == DONE and state.results is not None
     assert "the run was kept" in state.alert and (state.results.run.path / METRICS).is_file()
+
+
+def test_the_validation_curve_appears_during_training_in_the_page(resources: Resources, base_config: RunConfig,
+                                                                  tmp_path: Path) -> None:
+    # Defect: the curve failed in the periodic callback at epoch 2 (Bokeh stylesheet TypeError when a rendered
+    # HoloViews pane became visible inside the template) and appeared only after training ended.
+    from bokeh.document import Document
+
+    from dashboard.app import Dashboard
+
+    state = _page(resources, base_config, tmp_path, variant="rgcn_fine", epochs=3)
+    dashboard = Dashboard(state=state)
+    dashboard.template().server_doc(Document())
+    progress = next(v for v in dashboard.sidebar if isinstance(v, TrainingProgress))
+    state.train()
+    state.job.wait(60)
+    state.progress = state.job.progress()  # what the poll copies; the view draws the epochs so far
+    assert progress._curve.visible and len(progress._pipe.data) == 3
+    assert list(progress._pipe.data["stage"]) == ["train"] * 3

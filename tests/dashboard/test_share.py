@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from dashboard import share
 from dashboard.resources import Resources
@@ -77,3 +78,23 @@ def test_the_glossary_explains_the_page_words() -> None:
     assert {"Sparsity ρ", "Reach-day", "RMSE", "NSE"} <= set(TERMS)
     card = Glossary().__panel__()
     assert card.collapsed and "Nash–Sutcliffe" in card.objects[0].object
+
+
+def test_an_unreliable_run_is_not_announced_in_green(resources: Resources, base_config: RunConfig, tiny_run: Run,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import dashboard.state as state_module
+    from msgl_core import Reliability
+
+    state = AppState(resources, base_config, tiny_run.path.parent)
+    monkeypatch.setattr(state_module, "reliability",
+                        lambda run, data: Reliability(False, ("test NSE -0.40 < 0",), 100))
+    assert state.load(tiny_run.path)
+    assert state.alert_level == "warning" and "Unreliable: test NSE -0.40 < 0" in state.alert
+
+
+def test_the_active_choice_button_stands_out(resources: Resources, base_config: RunConfig, tiny_run: Run) -> None:
+    # Defect: the active metric button (RMSE / bias / MAE) looked like the others.
+    from dashboard.views.error_map import ErrorMap
+
+    view = ErrorMap(state=AppState(resources, base_config, tiny_run.path.parent))
+    assert view._metric.button_style == "outline" and view._metric.button_type == "primary"

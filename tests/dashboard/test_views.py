@@ -89,7 +89,7 @@ def test_reach_panel_and_downloads(resources: Resources, base_config: RunConfig,
     state.load(tiny_run.path)
     assert not downloads._netcdf.disabled and downloads._netcdf.filename.endswith("_predictions.nc")
     state.reach = "101_1"
-    assert "Reach 101_1" in reach._title.object and reach._hydrograph.visible
+    assert "Reach 101_1" in reach._title.object and reach._plots.visible
     _render(reach)
     months = reach.month_errors("101_1").set_index("month")  # the panel's test error by month
     assert f"fewer than {MIN_GROUP_OBS} observations" in reach._months.object[()].opts.get().kwargs["title"]

@@ -147,6 +147,8 @@ def test_leakage_guards_raise_naming_dates_and_segments() -> None:
     with pytest.raises(ValueError, match="overlaps the test period on 1 dates"):
         fit_debiaser(OT_1D, source, inside, FitScope((("2000-01-01", "2000-06-01"),), fit.test_periods))
     fit_debiaser(OT_1D, source, inside, fit)  # fit-period observations only: accepted
+    with pytest.raises(ValueError, match="at least one fit period"):
+        FitScope((), fit.test_periods)
 
 
 def test_options_are_strict_and_unknown_static_segments_raise() -> None:

@@ -31,7 +31,7 @@ def _cfg(**overrides: object) -> RunConfig:
 def test_variants_are_grouped_by_family_with_a_title() -> None:
     groups = variants_by_family()
     assert list(groups) == list(FAMILIES)
-    assert [v.name for v in groups["multi-scale"]] == ["msgl", "async_msgl"]
+    assert [v.name for v in groups["multi-scale"]] == ["msgl", "async_msgl", "msgl_dyn"]
     assert {v.name for v in groups["downscaling baselines"]} == {"remap", "direct_upscaling", "progressive_upscaling"}
     assert sum(len(g) for g in groups.values()) == len(variant_names())
     assert all(v.title and v.title != v.name for g in groups.values() for v in g if v.name in ("msgl", "remap"))
