@@ -98,7 +98,7 @@ def _share_url(state: AppState) -> None:
 
     for target, names in share.watched(state):
         target.param.watch(push, names)
-    push()
+    pn.state.onload(push)  # once the browser's location is connected
 
 
 class Dashboard(Viewer):

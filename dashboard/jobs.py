@@ -10,7 +10,7 @@ Jobs belong to the server, not to a page: :func:`start_or_follow` starts a train
 with the same run folder is already running (a reloaded page, a second tab, another user), makes
 the session follow that one. A closed or reloaded page stops following (:meth:`TrainingJob.leave`)
 but the training goes on and its run is cached, so the reloaded page finds it again
-(:func:`running_job`). Cancelling stops the training only when no other session follows it.
+(:func:`running_job`). Cancel stops the training for every page that shows it.
 
 Trainings of all sessions of a server share one slot (:func:`training_slot`), so a second
 training waits ("queued") instead of halving the speed of both on a small CPU, and two sessions
@@ -184,18 +184,14 @@ class TrainingJob:
         with self._lock:
             return self._followers
 
-    def cancel(self) -> bool:
-        """Stop following; stop the training too unless other sessions follow it. Returns whether it stops.
+    def cancel(self) -> None:
+        """Stop the training, for every page that shows it: before its next training window (within one
+        step) or, while queued, at once; once every epoch has finished, the run is kept.
 
-        A stopping training ends before its next training window (within one step) or, while
-        queued, at once; once every epoch has finished, the run is kept.
+        (A reloaded page's old session still counts as a follower until the server discards it, so
+        follower counts cannot decide whether a cancel should stop the training.)
         """
-        with self._lock:
-            self._followers = max(self._followers - 1, 0)
-            alone = self._followers == 0
-        if alone:
-            self._cancel.set()
-        return alone
+        self._cancel.set()
 
     @property
     def cancelling(self) -> bool:

@@ -382,17 +382,14 @@ class AppState(param.Parameterized):
                  "info")
 
     def cancel(self) -> None:
-        """Cancel the running training: it stops within one training step, unless other pages show it too
-        (then this page only stops showing it)."""
+        """Cancel the running training: it stops within one training step (for every page that shows it)."""
         job = self.job
         if job is None:
             return
-        if job.cancel():
-            self.say("Cancelling: the training stops after its current step.", "warning")
-        else:
-            self.param.update(job=None, progress=None)
-            self.say(f"Stopped showing the training of {job.cfg.variant} on {job.cfg.basin}; it goes on for the "
-                     "other page(s) that show it.", "info")
+        job.cancel()
+        others = job.followers - 1
+        self.say("Cancelling: the training stops after its current step"
+                 + (f" (also for {others} other page(s) showing it)." if others > 0 else "."), "warning")
 
     def leave(self) -> None:
         """The page is closed or reloaded: stop showing the training, which goes on and is cached."""
