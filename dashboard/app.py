@@ -136,7 +136,7 @@ class Dashboard(Viewer):
         """The page as a Panel template."""
         return pn.template.FastListTemplate(title=TITLE, **TEMPLATE_OPTIONS, sidebar=self.sidebar,
                                            main=[self.probe, self.alert, self.shown, self.tabs, self.reach],
-                                           sidebar_width=380, main_layout=None, accent="#1f4e79")
+                                           sidebar_width=340, main_layout=None, accent="#1f4e79")
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(self.probe, self.alert, self.shown, self.tabs, self.reach, sizing_mode="stretch_width")

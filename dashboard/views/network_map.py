@@ -178,4 +178,6 @@ class NetworkMap(TabView):
 
     def __panel__(self) -> pn.viewable.Viewable:
         side = pn.Column(self._toggles, self._info, pn.pane.HTML(LEGEND), self._locator, width=420)
-        return pn.Row(self._plot, side, name="Network")
+        # A FlexBox, so that on a narrow screen (a 1024-px tablet) the legend wraps below the map instead of
+        # being cut off.
+        return pn.FlexBox(self._plot, side, flex_wrap="wrap", name="Network", sizing_mode="stretch_width")

@@ -37,7 +37,7 @@ def test_run_cv_on_dask_writes_partial_then_final_tables(tiny_data: MultiscaleDa
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
         result = run_cv(PLAN, tiny_data, tmp_path / "out", tmp_path / "runs", cluster.scheduler_address,
                         on_result=seen.append)
-    assert len(seen) == 1 * 2 * 2 * 3 and not any(o.cached or o.error for o in seen)
+    assert len(seen) == 1 * 2 * 2 * 3 and not any(o.cached or o.error for o in seen), [o for o in seen if o.cached or o.error]
     assert partial_sizes == [10]  # every 10 finished runs; removed once the final table is written
     assert not (tmp_path / "out" / PARTIAL_FILE).exists()
     table = pd.read_parquet(tmp_path / "out" / RESULTS_FILE)
