@@ -73,6 +73,7 @@ class ReachDetail(Viewer):
         self._plots = maps.box(pn.Column(self._legend, self._hydrograph, pn.Row(self._scatter, self._months),
                                          sizing_mode="stretch_width"), visible=False, sizing_mode="stretch_width")
         self._memo: tuple[tuple[int, str] | None, pd.DataFrame] = (None, pd.DataFrame())
+        self._built_for: object = None
         self._chooser.param.watch(lambda event: self.state.select_reach(event.new), "value")
         self.state.param.watch(self._results_changed, "results")
         self.state.param.watch(self._reach_changed, "reach")
@@ -91,11 +92,18 @@ class ReachDetail(Viewer):
         else:
             gauged = list(results.per_reach.index.intersection(results.reaches))
             self._chooser.options = gauged + [r for r in results.reaches if r not in set(gauged)]
-            reach = hv.streams.Params(self.state, ["reach"])
-            self._hydrograph.object = hv.DynamicMap(self._hydrograph_plot, streams=[reach])
-            self._scatter.object = hv.DynamicMap(self._scatter_plot, streams=[reach])
-            self._months.object = hv.DynamicMap(self._month_plot, streams=[reach])
+        self._built_for = None  # the plots are built when the run's first reach is chosen, not on loading
         self._reach_changed()
+
+    def _build_plots(self) -> None:
+        """The run's three plots as DynamicMaps on the selected reach (once per run)."""
+        if self._built_for is self.state.results:
+            return
+        reach = hv.streams.Params(self.state, ["reach"])
+        self._hydrograph.object = hv.DynamicMap(self._hydrograph_plot, streams=[reach])
+        self._scatter.object = hv.DynamicMap(self._scatter_plot, streams=[reach])
+        self._months.object = hv.DynamicMap(self._month_plot, streams=[reach])
+        self._built_for = self.state.results
 
     def _shown(self) -> bool:
         results, reach = self.state.results, self.state.reach
@@ -108,6 +116,7 @@ class ReachDetail(Viewer):
             self._title.object = ("Click a reach on the day map or the error map to see its hydrograph."
                                   if self.state.results is not None else "Load or train a run, then click a reach.")
             return
+        self._build_plots()
         results, reach = self.state.results, self.state.reach
         assert results is not None and reach is not None
         series = self._series(reach)
