@@ -145,3 +145,19 @@ def test_training_curve_reload_and_cancel(browser: Any, url: str, caplog: pytest
     failures = [r.getMessage() for r in caplog.records
                 if r.levelname == "ERROR" and r.name not in ("asyncio", "tornado.application")]
     assert not failures, failures
+
+
+def test_the_days_above_map_and_the_compare_difference_map_draw(browser: Any, url: str, served_runs: Path,
+                                                                tmp_path: Path, shots: list[Path]) -> None:
+    errors: list[str] = []
+    run = next(r for r in list_runs(served_runs).runs if r.config.sparsity == 1.0 and r.config.variant == "rgcn_fine")
+    page = chromium.new_page(browser)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{url}?run={run.path.name}&tab=management&months=1%2C2%2C3")
+    chromium.wait_for_plot(page, "days_counted", 1)  # the days-above map of the tiny Jan–Mar record
+    page.get_by_text("days with predicted water temperature strictly above 20 °C").first.wait_for()
+    _shot(page, tmp_path, shots, "6_days_above")
+    page.goto(f"{url}?run={run.path.name}&tab=compare")
+    chromium.wait_for_plot(page, "difference", 1)  # the A − B map of the two cached runs
+    _shot(page, tmp_path, shots, "7_compare")
+    assert not errors, errors
