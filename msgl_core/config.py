@@ -71,6 +71,18 @@ _DYNAMIC_KINDS = {"blocks": _INT, "k": _INT, "edges": _STR, "jk": _STR, "knn_fea
                   "dropout": _FLOAT}
 
 
+
+def check_keys(cls: type, values: dict[str, Any], what: str) -> None:
+    """Raise ValueError naming the first key of ``values`` that is not a field of the dataclass ``cls``
+    (``unknown {what} key 'x'; did you mean 'y'? Valid keys: ...``)."""
+    known = [f.name for f in dataclasses.fields(cls)]
+    for key in values:
+        if key not in known:
+            hint = difflib.get_close_matches(str(key), known, n=1)
+            raise ValueError(f"unknown {what} key {key!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+                             + f" Valid keys: {', '.join(known)}")
+
+
 @dataclass(frozen=True)
 class DynamicGraphConfig:
     """The dynamic graph blocks of ``msgl_dyn`` and ``dyn_stgcn`` (config key ``dynamic_graph``; docs/dynamic_graph.md).
@@ -124,12 +136,7 @@ class DynamicGraphConfig:
             return values
         if not isinstance(values, dict):
             raise ValueError(f"dynamic_graph must be a mapping of its options, got {values!r}")
-        known = [f.name for f in dataclasses.fields(cls)]
-        for key in values:
-            if key not in known:
-                hint = difflib.get_close_matches(str(key), known, n=1)
-                raise ValueError(f"unknown dynamic_graph key {key!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
-                                 + f" Valid keys: {', '.join(known)}")
+        check_keys(cls, values, "dynamic_graph")
         return cls(**values)
 
 
@@ -246,12 +253,7 @@ class RunConfig:
         """Build from plain values (YAML/JSON/CLI). Raises ValueError for unknown keys or bad values."""
         if not isinstance(values, dict):
             raise ValueError(f"expected a mapping of config keys, got {type(values).__name__}")
-        known = [f.name for f in dataclasses.fields(cls)]
-        for key in values:
-            if key not in known:
-                hint = difflib.get_close_matches(str(key), known, n=1)
-                raise ValueError(f"unknown config key {key!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
-                                 + f" Valid keys: {', '.join(known)}")
+        check_keys(cls, values, "config")
         converted = dict(values)
         for name in ("train_periods", "val_periods", "test_periods"):
             if name in converted:

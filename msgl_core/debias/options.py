@@ -11,8 +11,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from msgl_core.config import check_keys
 from msgl_core.debias.base import Debiaser, IdentityDebiaser
 from msgl_core.debias.entropic_ot import OTDebiaser
 from msgl_core.debias.linear import LinearDebiaser
@@ -82,12 +81,7 @@ class DebiasOptions:
         """Build from plain values. Raises ValueError for unknown keys (with a did-you-mean) or bad values."""
         if not isinstance(values, dict):
             raise ValueError(f"debias must be a mapping of keys, got {values!r}")
-        known = [f.name for f in dataclasses.fields(cls)]
-        for key in values:
-            if key not in known:
-                hint = difflib.get_close_matches(str(key), known, n=1)
-                raise ValueError(f"unknown debias key {key!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
-                                 + f" Valid keys: {', '.join(known)}")
+        check_keys(cls, values, "debias")
         return cls(**values)
 
 
