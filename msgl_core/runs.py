@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from msgl_core import __version__
+from msgl_core import __version__, netcdf
 from msgl_core.config import RUN_FORMAT, RunConfig
 from msgl_core.data.build import MultiscaleData, load_dataset
 from msgl_core.data.dataset import PreparedData, prepare
@@ -83,7 +83,7 @@ class Run:
 
     def predictions(self) -> xr.Dataset:
         """Predicted and observed daily fine temperature, see :func:`predict_record`."""
-        return xr.open_dataset(self.path / PREDICTIONS)
+        return netcdf.read(self.path / PREDICTIONS)
 
 
 def runs_root(path: str | Path | None = None) -> Path:
@@ -335,7 +335,7 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _write_netcdf(ds: xr.Dataset, path: Path) -> None:
-    write_atomic(path, lambda tmp: ds.to_netcdf(tmp, encoding=netcdf_encoding(ds)))
+    write_atomic(path, lambda tmp: netcdf.write(ds, tmp, netcdf_encoding(ds)))
 
 
 def write_atomic(path: Path, write: Callable[[Path], object]) -> None:

@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import xarray as xr
 
+from msgl_core import netcdf
 from msgl_core.errors import DataError
 
 SEGMENTS = "network/nhm_segments.gpkg"
@@ -309,7 +310,7 @@ def read_sntemp(bundle: Bundle) -> xr.Dataset:
     """
     path = bundle.path(SNTEMP)
     expected = {**DRIVER_UNITS, SIMULATED_WATER_TEMP: "degC"}
-    with read_or_fail(SNTEMP, "a netCDF file", lambda: xr.open_dataset(path)) as ds:
+    with netcdf.LOCK, read_or_fail(SNTEMP, "a netCDF file", lambda: xr.open_dataset(path)) as ds:
         for dim in ("time", "seg_id_nat"):
             if dim not in ds.dims:
                 raise DataError(SNTEMP, dim, f"dimension missing; found {list(ds.dims)}")
