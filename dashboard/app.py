@@ -134,9 +134,12 @@ class Dashboard(Viewer):
 
     def template(self) -> pn.template.BaseTemplate:
         """The page as a Panel template."""
-        return pn.template.FastListTemplate(title=TITLE, **TEMPLATE_OPTIONS, sidebar=self.sidebar,
-                                           main=[self.probe, self.alert, self.shown, self.tabs, self.reach],
-                                           sidebar_width=340, main_layout=None, accent="#1f4e79")
+        # One root per area: Bokeh serialises each template root's references on its own, so 12 roots
+        # cost the first render ~0.2 s more than 2.
+        return pn.template.FastListTemplate(title=TITLE, **TEMPLATE_OPTIONS,
+                                           sidebar=[pn.Column(*self.sidebar, sizing_mode="stretch_width")],
+                                           main=[self.__panel__()], sidebar_width=340, main_layout=None,
+                                           accent="#1f4e79")
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(self.probe, self.alert, self.shown, self.tabs, self.reach, sizing_mode="stretch_width")

@@ -74,6 +74,7 @@ class ReachDetail(Viewer):
                                          sizing_mode="stretch_width"), visible=False, sizing_mode="stretch_width")
         self._memo: tuple[tuple[int, str] | None, pd.DataFrame] = (None, pd.DataFrame())
         self._built_for: object = None
+        self._spans: list[hv.VSpans] = []
         self._chooser.param.watch(lambda event: self.state.select_reach(event.new), "value")
         self.state.param.watch(self._results_changed, "results")
         self.state.param.watch(self._reach_changed, "reach")
@@ -99,6 +100,11 @@ class ReachDetail(Viewer):
         """The run's three plots as DynamicMaps on the selected reach (once per run)."""
         if self._built_for is self.state.results:
             return
+        results = self.state.results
+        assert results is not None
+        # The shaded periods are the run's, the same for every reach: built once (0.4 s per reach otherwise).
+        self._spans = [hv.VSpans(split_spans(results.time, results.split, name), kdims=["date", TEMPERATURE]).opts(
+            color=color, alpha=0.12) for name, color in SPLIT_COLORS.items()]
         reach = hv.streams.Params(self.state, ["reach"])
         self._hydrograph.object = hv.DynamicMap(self._hydrograph_plot, streams=[reach])
         self._scatter.object = hv.DynamicMap(self._scatter_plot, streams=[reach])
@@ -152,9 +158,7 @@ class ReachDetail(Viewer):
         series, time = self._series(reach), results.time
         held_out = reach is not None and reach in results.reaches and results.is_held_out(reach)
         classes = observation_class(series, held_out)
-        layers: list[hv.Element] = [
-            hv.VSpans(split_spans(time, results.split, name), kdims=["date", TEMPERATURE]).opts(color=color, alpha=0.12)
-            for name, color in SPLIT_COLORS.items()]
+        layers: list[hv.Element] = list(self._spans)
         layers.append(hv.Curve((series.index, series["prediction"]), "date", TEMPERATURE, label="predicted").opts(
             color="#444444", line_width=1.3, tools=["hover"]))
         for key, (label, color, marker) in OBS_CLASSES.items():

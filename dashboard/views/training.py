@@ -11,7 +11,6 @@ from panel.viewable import Viewer
 
 from dashboard.jobs import Progress, running_jobs
 from dashboard.state import AppState
-from dashboard.views import maps
 
 #: How often the page polls its training job, ms.
 POLL_MS = 500
@@ -50,14 +49,11 @@ class TrainingProgress(Viewer):
         self._text = pn.pane.Markdown(styles={"font-size": "0.85em"}, margin=(0, 10))
         self._cancel = pn.widgets.Button(label="Cancel training", color="warning", sizing_mode="stretch_width")
         self._cancel.on_click(lambda event: self.state.cancel())
-        # The curve is drawn once and fed through a Pipe: replacing a plot from the periodic callback
-        # failed in Bokeh (stylesheet validation) and drew it only after training ended.
+        # The curve is drawn once, on the second validated epoch, and then fed through a Pipe: replacing a
+        # plot from the periodic callback failed in Bokeh (stylesheet validation) and drew it only after
+        # training ended; building it with the page cost every first render for a plot few pages show.
         self._pipe = hv.streams.Pipe(data=pd.DataFrame(columns=CURVE_COLUMNS))
-        curve = hv.DynamicMap(validation_curve, streams=[self._pipe]).opts(hv.opts.Overlay(
-            height=200, responsive=True, toolbar=None, title="Validation RMSE by epoch", ylabel="RMSE (°C)",
-            show_legend=False, backend_opts={"plot.min_border_left": 50}))
-        self._curve = maps.box(pn.pane.HoloViews(curve, linked_axes=False, sizing_mode="stretch_width"), visible=False,
-                               sizing_mode="stretch_width")
+        self._curve = pn.Column(visible=False, margin=0, sizing_mode="stretch_width")
         self._epochs_drawn = -1
         self._poller: pn.io.callbacks.PeriodicCallback | None = None
         self._server = pn.pane.Markdown(styles={"font-size": "0.85em"}, margin=(0, 10))
@@ -108,7 +104,15 @@ class TrainingProgress(Viewer):
         rows = pd.DataFrame([(epoch, val, stage) for epoch, _, val, stage in p.history if val == val],
                             columns=CURVE_COLUMNS)
         self._pipe.send(rows)
+        if len(rows) >= 2 and not self._curve.objects:
+            self._curve.append(self._curve_pane())
         self._curve.visible = len(rows) >= 2
+
+    def _curve_pane(self) -> pn.pane.HoloViews:
+        curve = hv.DynamicMap(validation_curve, streams=[self._pipe]).opts(hv.opts.Overlay(
+            height=200, responsive=True, toolbar=None, title="Validation RMSE by epoch", ylabel="RMSE (°C)",
+            show_legend=False, backend_opts={"plot.min_border_left": 50}))
+        return pn.pane.HoloViews(curve, linked_axes=False, sizing_mode="stretch_width")
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(self._layout, self._server, sizing_mode="stretch_width")
