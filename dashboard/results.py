@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import tempfile
-import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -201,21 +200,12 @@ class RunResults:
             return io.BytesIO(path.read_bytes())
 
 
-#: netCDF4/HDF5 are not thread-safe: sessions and training threads open prediction files one at a time.
-_OPEN_LOCK = threading.Lock()
-
-
 @pn.cache(max_items=6)
 def _open(path: str, stamp: float) -> RunResults:
     run = load_run(path)
-    with _OPEN_LOCK:
-        with run.predictions() as lazy:
-            size = sum(v.size * v.dtype.itemsize for v in lazy.data_vars.values())
-        predictions = run.predictions()
-        if size <= EAGER_BYTES:
-            loaded = predictions.load()
-            predictions.close()
-            predictions = loaded
+    with run.predictions(lazy=True) as lazy:
+        size = sum(v.size * v.dtype.itemsize for v in lazy.data_vars.values())
+    predictions = run.predictions(lazy=size > EAGER_BYTES)
     time = pd.DatetimeIndex(predictions[TIME].values)
     sample = predictions["prediction"].isel({TIME: slice(None, None, max(1, len(time) // 400))}).values
     clim = percentile_range(sample, 1, 99)

@@ -20,14 +20,18 @@ LOCK = threading.RLock()
 """Held for every netCDF read or write of this package."""
 
 
-def read(path: str | Path) -> xr.Dataset:
+def read(path: str | Path, lazy: bool = False) -> xr.Dataset:
     """The dataset in netCDF file ``path``, loaded into memory and closed.
+
+    ``lazy=True`` opens it instead, for a file too large to load: its arrays are read when used, under
+    xarray's own lock only, so a lazy dataset must not be read while another thread writes netCDF (the
+    dashboard keeps only runs above its size limit lazy). Close it when done.
 
     Raises what :func:`xarray.load_dataset` raises (FileNotFoundError, OSError, ValueError for a file
     that is not netCDF).
     """
     with LOCK:
-        return xr.load_dataset(path)
+        return xr.open_dataset(path) if lazy else xr.load_dataset(path)
 
 
 def write(ds: xr.Dataset, path: str | Path, encoding: dict | None = None) -> None:

@@ -81,9 +81,10 @@ class Run:
         """Per-epoch training history (columns of :class:`~msgl_core.train.loop.EpochReport`)."""
         return pd.read_csv(self.path / HISTORY)
 
-    def predictions(self) -> xr.Dataset:
-        """Predicted and observed daily fine temperature, see :func:`predict_record`."""
-        return netcdf.read(self.path / PREDICTIONS)
+    def predictions(self, lazy: bool = False) -> xr.Dataset:
+        """Predicted and observed daily fine temperature, see :func:`predict_record`: loaded into memory, or
+        opened with ``lazy`` (see :func:`msgl_core.netcdf.read`)."""
+        return netcdf.read(self.path / PREDICTIONS, lazy=lazy)
 
 
 def runs_root(path: str | Path | None = None) -> Path:

@@ -38,3 +38,11 @@ def test_threads_reading_and_writing_netcdf_at_once_get_their_own_values(tmp_pat
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(work, range(4)))
     assert results == [[float(i + r) for r in range(15)] for i in range(4)]
+
+
+def test_lazy_read_opens_without_loading(tmp_path: Path) -> None:
+    path = tmp_path / "a.nc"
+    netcdf.write(_dataset(3.0), path)
+    with netcdf.read(path, lazy=True) as ds:
+        assert not isinstance(ds["water_temp_obs"].variable._data, np.ndarray)
+        assert float(ds["water_temp_obs"].mean()) == 3.0
