@@ -138,8 +138,11 @@ def train(
 
 @app.command("evaluate")
 def evaluate_run(run_dir: Annotated[Path, typer.Option("--run-dir", help="A trained run's folder.")],
-                 as_json: Annotated[bool, typer.Option("--json", help="Print the full JSON report.")] = False) -> None:
-    """Test-period metrics (RMSE, MAE, bias in °C; NSE, KGE) overall, per reach and per month."""
+                 as_json: Annotated[bool, typer.Option("--json", help="Print the full JSON report.")] = False,
+                 data_dir: DataDir = None, cache_dir: CacheDir = None) -> None:
+    """Test-period metrics (RMSE, MAE, bias in °C; NSE, KGE) overall, per reach and per month, and whether
+    the run is reliable (msgl_core.reliability: enough kept fine observations, test NSE ≥ 0)."""
+    from msgl_core.evaluate.reliability import reliability
     from msgl_core.runs import load_run
 
     try:
@@ -152,6 +155,10 @@ def evaluate_run(run_dir: Annotated[Path, typer.Option("--run-dir", help="A trai
     for section, o in run.metrics.sections().items():
         typer.echo(f"{section:<8} RMSE {o.rmse:.3f} °C  MAE {o.mae:.3f}  bias {o.bias:+.3f}  "
                    f"NSE {o.nse:.3f}  KGE {o.kge:.3f}  n={o.n_obs}")
+    try:
+        typer.echo(reliability(run, _load_data(data_dir, cache_dir)).text())
+    except EXPECTED_ERRORS as error:
+        _fail(error)
 
 
 @app.command("predict")

@@ -11,6 +11,9 @@ import yaml
 from typer.testing import CliRunner
 
 from msgl_core.cli import app
+from msgl_core.data import load_dataset
+from msgl_core.evaluate.reliability import reliability
+from msgl_core.runs import load_run
 from tests.tiny_bundle import N_REACHES, PERIODS, write_tiny_bundle
 
 runner = CliRunner()
@@ -46,6 +49,9 @@ def test_train_evaluate_predict(paths: dict[str, Path]) -> None:
     assert yaml.safe_load((paths["run"] / "config.yaml").read_text())["sparsity"] == 0.5
     metrics = json.loads(_invoke("evaluate", "--run-dir", str(paths["run"]), "--json"))
     assert metrics["fine"]["overall"]["n_obs"] > 0
+    verdict = reliability(load_run(paths["run"]), load_dataset(paths["bundle"], paths["cache"]))
+    text = _invoke("evaluate", "--run-dir", str(paths["run"]), *common)
+    assert text.splitlines()[-1] == verdict.text() and text.startswith("fine ")
     target = paths["run"].parent / "pred.nc"
     _invoke("predict", "--run-dir", str(paths["run"]), "--out", str(target), "--device", "cpu", *common)
     assert xr.open_dataset(target)["prediction"].sizes["reach"] == N_REACHES
