@@ -23,6 +23,7 @@ from dashboard.resources import Resources, load_resources
 from dashboard.state import VIEWS, AppState
 from dashboard.views.compare import CompareRuns
 from dashboard.views.controls import RunControls
+from dashboard.views.cross_validation import CrossValidation
 from dashboard.views.day_map import DayMap
 from dashboard.views.downloads import Downloads
 from dashboard.views.error_map import ErrorMap
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 # Maps set their frame size (equal x/y scale) rather than the figure's; Bokeh's warning about that is noise.
 silence(FIXED_SIZING_MODE, True)
 TITLE = "MSGL · Delaware River Basin stream temperature"
-TAB_TITLES = {"network": "Network", "day": "Day map", "errors": "Errors", "compare": "Compare",
+TAB_TITLES = {"network": "Network", "day": "Day map", "errors": "Errors", "compare": "Compare", "cv": "Cross-validation",
               "management": "Days above 20/25 °C", "downloads": "Download"}
 
 
@@ -112,7 +113,8 @@ class Dashboard(Viewer):
         self.alert = pn.pane.Alert(state.param.alert, alert_type=state.param.alert_level,
                                    visible=state.param.alert.rx.bool(), sizing_mode="stretch_width")
         self.views = {"network": NetworkMap(state=state), "day": DayMap(state=state), "errors": ErrorMap(state=state),
-                      "compare": CompareRuns(state=state), "management": ManagementMap(state=state),
+                      "compare": CompareRuns(state=state), "cv": CrossValidation(state=state),
+                      "management": ManagementMap(state=state),
                       "downloads": Downloads(state=state)}
         self.tabs = pn.Tabs(*[(TAB_TITLES[key], self.views[key]) for key in VIEWS], dynamic=True,
                             active=VIEWS.index(state.view), sizing_mode="stretch_width")

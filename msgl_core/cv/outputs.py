@@ -1,0 +1,142 @@
+"""Reading the outputs of ``msgl cv`` (docs/cv.md §3–§5) into the tables a reader of them looks at.
+
+The dashboard's cross-validation tab shows these tables and never recomputes a run or an estimate:
+
+* :func:`variance_table`: per variant, the fold-level σ²_P, σ²_S, σ²_E (°C²), the training share and the
+  mean RMSE with its 95 % interval (°C);
+* :func:`paired_table`: every pair of variants, d̄ = RMSE_A − RMSE_B with its 95 % interval (°C), the share
+  of cells where A is better and σ̂²_P(A)/σ̂²_P(B) with its 90 % interval;
+* :func:`reach_skill`: per reach and variant, the out-of-fold test RMSE over that variant's runs (mean,
+  min, max over seeds and repeats, °C) and the fold of the reach's segment in the first repeat.
+
+Example:
+    >>> from msgl_core.cv.outputs import read_cv  # doctest: +SKIP
+    >>> outputs = read_cv("comparisons/rancocas/cv")  # doctest: +SKIP
+    >>> variance_table(outputs).columns.tolist()[:4]  # doctest: +SKIP
+    ['variant', 'mean_rmse', 'mean_low', 'mean_high']
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from msgl_core.cv.analysis import VARIANCE_FILE, VARIANCE_FORMAT
+from msgl_core.cv.folds import FOLDS_FILE, Folds, read_folds
+from msgl_core.cv.run import REACH_COLUMNS, REACH_RESULTS_FILE, RESULT_COLUMNS, RESULTS_FILE
+
+#: Columns of :func:`variance_table`.
+VARIANCE_COLUMNS = ("variant", "mean_rmse", "mean_low", "mean_high", "partition", "seed", "residual",
+                    "training_share", "n_partitions", "n_seeds", "method")
+#: Columns of :func:`paired_table`.
+PAIRED_COLUMNS = ("a", "b", "difference", "low", "high", "fraction_a_better", "partition_ratio",
+                  "ratio_low", "ratio_high")
+#: Columns of :func:`reach_skill`.
+REACH_SKILL_COLUMNS = ("variant", "reach_id", "seg_id_nat", "fold", "rmse", "rmse_min", "rmse_max", "n_runs")
+
+
+@dataclass(frozen=True)
+class CVOutputs:
+    """What ``msgl cv`` wrote in ``folder``: the folds of every repeat, the run table, the per-reach table and
+    the analysis (the parsed ``variance_components.json``; None when the analysis stopped, e.g. on an
+    unbalanced grid without ``--allow-unbalanced``)."""
+
+    folder: Path
+    folds: list[Folds]
+    results: pd.DataFrame
+    reach_results: pd.DataFrame
+    analysis: dict | None
+
+
+def read_cv(folder: str | Path) -> CVOutputs:
+    """Read ``folds.json``, ``cv_results.parquet``, ``cv_reach_results.parquet`` and, if present,
+    ``variance_components.json`` from ``folder``.
+
+    Raises FileNotFoundError naming the first missing file (other than the analysis); ValueError naming the
+    file and field when a file is not what ``msgl cv`` writes (other format, missing columns or fields).
+    """
+    folder = Path(folder)
+    for name in (FOLDS_FILE, RESULTS_FILE, REACH_RESULTS_FILE):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{folder.name}/{name}: missing; run `msgl cv` for this basin")
+    folds = read_folds(folder / FOLDS_FILE)
+    results = _table(folder / RESULTS_FILE, RESULT_COLUMNS)
+    reach_results = _table(folder / REACH_RESULTS_FILE, REACH_COLUMNS)
+    analysis = _analysis(folder / VARIANCE_FILE) if (folder / VARIANCE_FILE).is_file() else None
+    return CVOutputs(folder, folds, results, reach_results, analysis)
+
+
+def _table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    try:
+        table = pd.read_parquet(path)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path.parent.name}/{path.name}: not a Parquet table ({error})") from None
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path.parent.name}/{path.name}: missing columns {missing}")
+    return table
+
+
+def _analysis(path: Path) -> dict:
+    source = f"{path.parent.name}/{path.name}"
+    try:
+        values = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{source}: not JSON ({error})") from None
+    if not isinstance(values, dict) or values.get("format") != VARIANCE_FORMAT:
+        raise ValueError(f"{source}: field 'format' must be {VARIANCE_FORMAT}")
+    if values.get("units", {}).get("rmse") != "degC":
+        raise ValueError(f"{source}: field 'units.rmse' must be 'degC'")
+    for field in ("variants", "paired"):
+        if field not in values:
+            raise ValueError(f"{source}: field '{field}' missing")
+    return values
+
+
+def _number(value: object) -> float:
+    return math.nan if value is None else float(value)  # type: ignore[arg-type]
+
+
+def variance_table(outputs: CVOutputs) -> pd.DataFrame:
+    """Per variant, the fold-level decomposition (:data:`VARIANCE_COLUMNS`; components in °C², mean and its
+    95 % interval in °C); empty when there is no analysis."""
+    rows = []
+    for variant, a in ((outputs.analysis or {}).get("variants") or {}).items():
+        fold = a["fold"]
+        c, interval = fold["components"], fold["mean_interval"]
+        rows.append({"variant": variant, "mean_rmse": _number(fold["mean"]), "mean_low": _number(interval["low"]),
+                     "mean_high": _number(interval["high"]), "partition": _number(c["partition"]),
+                     "seed": _number(c["seed"]), "residual": _number(c["residual"]),
+                     "training_share": _number(c["shares"]["training"]), "n_partitions": int(fold["n_partitions"]),
+                     "n_seeds": int(fold["n_seeds"]), "method": fold["method"]})
+    return pd.DataFrame(rows, columns=list(VARIANCE_COLUMNS))
+
+
+def paired_table(outputs: CVOutputs) -> pd.DataFrame:
+    """Every pair of variants (:data:`PAIRED_COLUMNS`; differences in °C, negative: A better)."""
+    rows = []
+    for p in (outputs.analysis or {}).get("paired") or []:
+        interval, ratio = p["difference"]["mean_interval"], p.get("partition_ratio_interval") or {}
+        rows.append({"a": p["a"], "b": p["b"], "difference": _number(p["difference"]["mean"]),
+                     "low": _number(interval["low"]), "high": _number(interval["high"]),
+                     "fraction_a_better": _number(p["fraction_a_better"]),
+                     "partition_ratio": _number(p["partition_ratio"]), "ratio_low": _number(ratio.get("low")),
+                     "ratio_high": _number(ratio.get("high"))})
+    return pd.DataFrame(rows, columns=list(PAIRED_COLUMNS))
+
+
+def reach_skill(outputs: CVOutputs) -> pd.DataFrame:
+    """Per variant and reach, the out-of-fold test RMSE over the variant's runs (:data:`REACH_SKILL_COLUMNS`, °C;
+    NaN RMSE: fewer than 10 test observations), with the reach's fold in the first repeat (-1: unassigned)."""
+    reaches = outputs.reach_results
+    if reaches.empty:
+        return pd.DataFrame(columns=list(REACH_SKILL_COLUMNS))
+    table = (reaches.groupby(["variant", "reach_id", "seg_id_nat"], sort=False)["rmse"]
+             .agg(rmse="mean", rmse_min="min", rmse_max="max", n_runs="count").reset_index())
+    fold_of = outputs.folds[0].fold_of() if outputs.folds else {}
+    table["fold"] = [fold_of.get(int(s), -1) for s in table["seg_id_nat"]]
+    return table[list(REACH_SKILL_COLUMNS)]

@@ -1,0 +1,72 @@
+"""msgl_core.cv.outputs on a real (tiny) ``msgl cv`` grid: the files read back into the tables the dashboard shows."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from msgl_core.config import RunConfig
+from msgl_core.cv.analysis import VARIANCE_FILE, AnalysisOptions
+from msgl_core.cv.folds import FoldRules
+from msgl_core.cv.outputs import PAIRED_COLUMNS, VARIANCE_COLUMNS, paired_table, reach_skill, read_cv, variance_table
+from msgl_core.cv.run import RESULTS_FILE, CVPlan, run_cv
+from msgl_core.data import MultiscaleData
+from tests.tiny_bundle import PERIODS
+
+BASE = RunConfig.from_dict({"basin": "drb", "window": 20, "epochs": 1, "device": "cpu", "threads": 1, **PERIODS})
+PLAN = CVPlan(BASE, ("remap", "rgcn_fine"), (1, 2), "segment", 2, 1, 0, rules=FoldRules(1, 1, 1.0),
+              analysis=AnalysisOptions(replicates=50))
+
+
+@pytest.fixture(scope="module")
+def cv_folder(tiny_data: MultiscaleData, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cv_outputs")
+    run_cv(PLAN, tiny_data, root / "cv", root / "runs", workers=0)
+    return root / "cv"
+
+
+def test_tables_match_the_analysis_file(cv_folder: Path) -> None:
+    outputs = read_cv(cv_folder)
+    values = json.loads((cv_folder / VARIANCE_FILE).read_text())
+    table = variance_table(outputs)
+    assert list(table.columns) == list(VARIANCE_COLUMNS) and list(table["variant"]) == ["remap", "rgcn_fine"]
+    fold = values["variants"]["remap"]["fold"]
+    row = table.iloc[0]
+    assert row["mean_rmse"] == pytest.approx(fold["mean"])
+    assert row["partition"] == pytest.approx(fold["components"]["partition"])
+    assert row["mean_low"] <= row["mean_rmse"] <= row["mean_high"]
+    assert (row["n_partitions"], row["n_seeds"]) == (2, 2)
+    paired = paired_table(outputs)
+    assert list(paired.columns) == list(PAIRED_COLUMNS) and (paired.loc[0, "a"], paired.loc[0, "b"]) == ("remap", "rgcn_fine")
+    assert paired.loc[0, "difference"] == pytest.approx(row["mean_rmse"] - table.iloc[1]["mean_rmse"], abs=1e-9)
+
+
+def test_reach_skill_summarises_each_reach_over_its_runs(cv_folder: Path) -> None:
+    outputs = read_cv(cv_folder)
+    skill = reach_skill(outputs)
+    remap = skill[skill["variant"] == "remap"]
+    # Every test reach is out-of-fold in exactly one fold per repeat: one run per seed.
+    assert (remap["n_runs"] <= 2).all() and len(remap) == outputs.reach_results.query("variant == 'remap'")["reach_id"].nunique()
+    finite = remap.dropna(subset=["rmse"])
+    assert (finite["rmse_min"] <= finite["rmse"]).all() and (finite["rmse"] <= finite["rmse_max"]).all()
+    fold_of = outputs.folds[0].fold_of()
+    assert list(remap["fold"]) == [fold_of[int(s)] for s in remap["seg_id_nat"]]
+
+
+def test_missing_and_damaged_files_are_named(cv_folder: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "cv"
+    shutil.copytree(cv_folder, copy)
+    (copy / VARIANCE_FILE).write_text(json.dumps({"format": 99}))
+    with pytest.raises(ValueError, match=f"cv/{VARIANCE_FILE}: field 'format' must be 1"):
+        read_cv(copy)
+    (copy / VARIANCE_FILE).unlink()
+    assert read_cv(copy).analysis is None and variance_table(read_cv(copy)).empty
+    (copy / RESULTS_FILE).write_text("not parquet")
+    with pytest.raises(ValueError, match=f"cv/{RESULTS_FILE}: not a Parquet table"):
+        read_cv(copy)
+    (copy / RESULTS_FILE).unlink()
+    with pytest.raises(FileNotFoundError, match=f"cv/{RESULTS_FILE}: missing; run `msgl cv`"):
+        read_cv(copy)
