@@ -27,6 +27,12 @@ TERMS = {
            "observed temperature, below 0 worse than that.",
     "Test score": f"scores are computed on the test periods only, for reaches with at least {MIN_GROUP_OBS} test "
                   "observations (grey on the maps: fewer).",
+    "Fold, repeat": "spatial cross-validation splits the segments into K groups of neighbouring river (folds); "
+                    "each run is tested on one fold it never saw and trained on the others. A repeat is another "
+                    "random split into K folds.",
+    "σ²_P, σ²_S": "how much the test RMSE changes with which reaches the model happened to see (data partition, "
+                  "σ²_P) and with the random start of training (seed, σ²_S), in °C². If two models differ by "
+                  "less than these, the difference may be luck.",
 }
 
 
