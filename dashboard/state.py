@@ -29,6 +29,7 @@ from msgl_core import (
     ObservationCounts,
     Run,
     RunConfig,
+    comparisons_root,
     is_complete,
     list_runs,
     observation_counts,
@@ -244,6 +245,13 @@ class AppState(param.Parameterized):
     def runs_folder(self) -> Path:
         """The run cache folder actually used."""
         return runs_root(self.runs_dir)
+
+    def comparisons_folder(self) -> Path | None:
+        """The folder of ``msgl compare`` and ``msgl cv`` outputs actually used (None when it is a file)."""
+        try:
+            return comparisons_root(self.comparisons_dir)
+        except ValueError:
+            return None
 
     def _recheck(self, *events: object) -> None:
         self.check = self.check_settings()

@@ -36,7 +36,6 @@ from msgl_core import (
     RunConfig,
     RunOutcome,
     Scores,
-    comparisons_root,
     format_table,
     read_comparison,
     reliability,
@@ -228,15 +227,8 @@ class CompareRuns(TabView):
         runs = self.state.cached_runs
         return runs if self._domain.value in (None, ALL) else [r for r in runs if r.config.basin == self._domain.value]
 
-    def _comparisons_folder(self) -> Path | None:
-        """The folder of ``msgl compare`` outputs (None when it is a file: the note says so)."""
-        try:
-            return comparisons_root(self.state.comparisons_dir)
-        except ValueError:
-            return None
-
     def _runs_changed(self, *events: object) -> None:
-        root = self._comparisons_folder()
+        root = self.state.comparisons_folder()
         compared = {p.name for p in root.iterdir() if p.is_dir()} if root is not None and root.is_dir() else set()
         basins = sorted({r.config.basin for r in self.state.cached_runs} | compared)
         current = self.state.results.run.config.basin if self.state.results is not None else None
@@ -250,7 +242,7 @@ class CompareRuns(TabView):
 
     def _outputs(self) -> tuple[ComparisonOutputs | None, str]:
         """The chosen domain's ``msgl compare`` outputs, if any, and a note on why they are not shown."""
-        root = self._comparisons_folder()
+        root = self.state.comparisons_folder()
         if root is None:
             return None, "The comparisons folder is a file; showing the cached runs instead."
         if self._domain.value in (None, ALL):

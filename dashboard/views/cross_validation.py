@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import holoviews as hv
+import numpy as np
 import pandas as pd
 import panel as pn
 from bokeh.models import FixedTicker
@@ -22,8 +23,9 @@ from dashboard.views import maps
 from dashboard.views.compare import shared_scale
 from dashboard.views.error_map import error_overlay
 from dashboard.views.tab_view import TabView
-from msgl_core import PARENT_SEGMENT, comparisons_root
-from msgl_core.cv.outputs import CVOutputs, paired_table, reach_skill, read_cv, variance_table
+from msgl_core import PARENT_SEGMENT
+from msgl_core.cv.analysis import OK
+from msgl_core.cv.outputs import CVOutputs, paired_table, reach_skill, read_cv, segment_folds, variance_table
 
 #: Sub-folder of a domain's comparison folder that ``msgl cv`` writes by default.
 CV_FOLDER = "cv"
@@ -54,11 +56,9 @@ def variance_bars(table: pd.DataFrame) -> hv.Bars:
 
 def fold_map_values(outputs: CVOutputs, reaches: pd.DataFrame) -> pd.DataFrame:
     """Each reach of ``reaches`` (indexed by reach id, with :data:`PARENT_SEGMENT`) with the fold of its
-    segment in the first repeat (``fold``: 1…K, NaN for a segment in no fold)."""
-    fold_of = outputs.folds[0].fold_of() if outputs.folds else {}
-    folds = [fold_of.get(int(s)) for s in reaches[PARENT_SEGMENT]]
-    return pd.DataFrame({"fold": [float(f + 1) if f is not None else float("nan") for f in folds]},
-                        index=reaches.index)
+    segment in the first repeat (``fold``: 1…K, NaN for a segment in no fold; :func:`segment_folds`)."""
+    folds = segment_folds(outputs, reaches[PARENT_SEGMENT].to_numpy()).astype(float) + 1
+    return pd.DataFrame({"fold": np.where(folds > 0, folds, np.nan)}, index=reaches.index)
 
 
 class CrossValidation(TabView):
@@ -83,21 +83,15 @@ class CrossValidation(TabView):
         self.state.param.watch(self.refresh, ["comparisons_dir", "basemap"])
         self.refresh()
 
-    def _root(self) -> Path | None:
-        try:
-            return comparisons_root(self.state.comparisons_dir)
-        except ValueError:
-            return None
-
     def draw(self) -> None:
         """Redraw the domain list and the chosen domain's outputs."""
-        domains = cv_domains(self._root())
+        domains = cv_domains(self.state.comparisons_folder())
         value = self._domain.value if self._domain.value in domains else (domains[0] if domains else None)
         self._domain.param.update(options=domains, value=value)
         self._draw_domain()
 
     def _draw_domain(self, *events: object) -> None:
-        root, domain = self._root(), self._domain.value
+        root, domain = self.state.comparisons_folder(), self._domain.value
         self._outputs = None
         self._bars.objects, self._maps.objects = [], []
         self._means.value, self._paired.value = pd.DataFrame(), pd.DataFrame()
@@ -133,7 +127,7 @@ class CrossValidation(TabView):
     @staticmethod
     def _summary(outputs: CVOutputs) -> str:
         results, analysis = outputs.results, outputs.analysis
-        failed = int((results["status"] != "ok").sum())
+        failed = int((results["status"] != OK).sum())
         settings = (analysis or {}).get("settings", {})
         lines = [f"**{len(results)} runs** of {', '.join(dict.fromkeys(results['variant']))} · "
                  f"{outputs.folds[0].n_folds if outputs.folds else '?'} folds × {len(outputs.folds)} repeat(s) × "

@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from msgl_core.cv.analysis import VARIANCE_FILE, VARIANCE_FORMAT
@@ -137,6 +138,12 @@ def reach_skill(outputs: CVOutputs) -> pd.DataFrame:
         return pd.DataFrame(columns=list(REACH_SKILL_COLUMNS))
     table = (reaches.groupby(["variant", "reach_id", "seg_id_nat"], sort=False)["rmse"]
              .agg(rmse="mean", rmse_min="min", rmse_max="max", n_runs="count").reset_index())
-    fold_of = outputs.folds[0].fold_of() if outputs.folds else {}
-    table["fold"] = [fold_of.get(int(s), -1) for s in table["seg_id_nat"]]
+    table["fold"] = segment_folds(outputs, table["seg_id_nat"].to_numpy())
     return table[list(REACH_SKILL_COLUMNS)]
+
+
+def segment_folds(outputs: CVOutputs, segments: np.ndarray) -> np.ndarray:
+    """The test fold (0…K−1) of each ``seg_id_nat`` of ``segments`` in the first repeat; -1 for a segment in
+    no fold (a hold-out, or outside the domain). Shapes: (n,) → (n,) int."""
+    fold_of = outputs.folds[0].fold_of() if outputs.folds else {}
+    return np.array([fold_of.get(int(s), -1) for s in segments], dtype=int)

@@ -215,7 +215,7 @@ def _rows(cell: CVCell, plan: CVPlan, outcome: RunOutcome) -> tuple[dict, list[d
     run = load_run(outcome.path)
     with run.predictions() as predictions:
         scored = run.config.with_overrides(holdout_segments=list(cell.test_segments), buffer_segments=[])
-        section = evaluate(predictions.load(), scored).holdout
+        section = evaluate(predictions, scored).holdout
         parent = dict(zip(predictions[REACH].values.astype(str), predictions[PARENT_SEGMENT].values.astype(int)))
     assert section is not None  # every test segment has reaches
     overall = section.overall
