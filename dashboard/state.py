@@ -75,6 +75,9 @@ class RunSettings(param.Parameterized):
                             doc="Kept fraction ρ of observed fine reach-days in the training and validation periods.")
     seed = param.Integer(default=1, bounds=(0, 2**31 - 1), doc="Model seed (weights, dropout).")
     epochs = param.Integer(default=DEMO_EPOCHS, bounds=(1, 1000), doc="Number of training epochs.")
+    reservoir_features = param.Boolean(default=False, doc=(
+        "Give the model the nearest upstream dam (GRanD) as inputs: how close along the channel, its storage "
+        "and its degree of regulation. Helps reaches below reservoirs, whose cold releases no weather explains."))
     device = param.Selector(default="auto", objects=list(DEVICES),
                             doc="Training device: auto (GPU when present), cpu or cuda.")
     threads = param.Integer(default=1, bounds=(1, max(os.cpu_count() or 1, 1)),
@@ -112,10 +115,11 @@ class RunSettings(param.Parameterized):
         """The run config of these choices. Raises ValueError with a readable message when invalid."""
         return self.base.with_overrides(variant=self.variant, basin=self.basin, sparsity=float(self.sparsity),
                                         seed=int(self.seed), epochs=int(self.epochs), device=self.device,
-                                        threads=int(self.threads))
+                                        threads=int(self.threads), reservoir_features=bool(self.reservoir_features))
 
     def apply_config(self, cfg: RunConfig) -> None:
-        """Show ``cfg``'s choices (variant, domain, sparsity, seed, epochs); device and threads are kept."""
+        """Show ``cfg``'s choices (variant, domain, sparsity, seed, epochs, reservoir inputs); device and threads are
+        kept."""
         domain, outlet = cfg.basin.lower(), self.outlet
         if domain not in self.param.domain.objects:
             try:
@@ -123,7 +127,7 @@ class RunSettings(param.Parameterized):
             except ValueError:
                 domain = WHOLE_BASIN
         values = {"domain": domain, "outlet": outlet, "sparsity": cfg.sparsity, "seed": cfg.seed,
-                  "epochs": min(cfg.epochs, self.param.epochs.bounds[1])}
+                  "epochs": min(cfg.epochs, self.param.epochs.bounds[1]), "reservoir_features": cfg.reservoir_features}
         if cfg.variant in self.param.variant.objects:
             values["variant"] = cfg.variant
         self.param.update(**values)
@@ -219,7 +223,7 @@ class AppState(param.Parameterized):
         if not cuda_available() and settings.device == "cuda":
             settings.device = "auto"
         settings.param.watch(self._recheck, ["variant", "domain", "outlet", "sparsity", "seed", "epochs", "device",
-                                             "threads"])
+                                             "threads", "reservoir_features"])
         self.refresh_runs()
         self._recheck()
 

@@ -1,5 +1,5 @@
 """The ``msgl`` command line: ``data build|info``, ``train``, ``evaluate``, ``predict``, ``variants``, ``compare``,
-``cv``, ``serve``."""
+``holdout``, ``ungauged``, ``cv``, ``serve``."""
 
 from __future__ import annotations
 
@@ -24,6 +24,18 @@ DataDir = Annotated[Path | None, typer.Option(
     "--data-dir", help="DRB bundle folder (else $MSGL_DATA_DIR, data/drb/, ../shared/data/drb/).")]
 CacheDir = Annotated[Path | None, typer.Option(
     "--cache-dir", help="Processed-data cache (else $MSGL_CACHE_DIR, ~/.cache/msgl).")]
+
+
+HoldoutSegments = Annotated[str | None, typer.Option(
+    "--holdout-segments", help="Comma-separated seg_id_nat withheld from training (ungauged test; `msgl holdout`).")]
+ReservoirFeatures = Annotated[bool | None, typer.Option(
+    "--reservoir-features/--no-reservoir-features",
+    help="Add the nearest upstream dam's proximity, storage and regulation as static inputs.")]
+
+
+def _segments(text: str | None) -> list[str] | None:
+    """``--holdout-segments`` text → list of items (None when the option is not given)."""
+    return None if text is None else [s for s in text.split(",") if s]
 
 
 class _StepPrinter:
@@ -109,8 +121,8 @@ def train(
     seed: Annotated[int | None, typer.Option(help="Model seed.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Training epochs.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
-    holdout_segments: Annotated[str | None, typer.Option(
-        "--holdout-segments", help="Comma-separated seg_id_nat withheld from training (ungauged test).")] = None,
+    holdout_segments: HoldoutSegments = None,
+    reservoir_features: ReservoirFeatures = None,
     early_stopping: Annotated[int | None, typer.Option(help="Patience in epochs.")] = None,
     faithful_step: Annotated[bool | None, typer.Option(help="MSGL: the official 6-pass step.")] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
@@ -124,7 +136,7 @@ def train(
     overrides = {k: v for k, v in {
         "variant": variant, "basin": basin, "sparsity": sparsity, "seed": seed, "epochs": epochs,
         "device": device, "early_stopping": early_stopping, "faithful_step": faithful_step, "threads": threads,
-        "holdout_segments": None if holdout_segments is None else [s for s in holdout_segments.split(",") if s],
+        "holdout_segments": _segments(holdout_segments), "reservoir_features": reservoir_features,
     }.items() if v is not None}
     try:
         cfg = (RunConfig.from_yaml(config) if config else RunConfig()).with_overrides(**overrides)
@@ -212,7 +224,10 @@ def compare(
         "--config", help="YAML base config (epochs, periods, ...); the grid overrides variant, sparsity, seed.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Training epochs per stage.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
-    threads: Annotated[int | None, typer.Option(help="torch CPU threads per run.")] = None,
+    threads: Annotated[int | None, typer.Option(
+        help="torch CPU threads per run (default on a local cluster: the CPUs split between its workers).")] = None,
+    holdout_segments: HoldoutSegments = None,
+    reservoir_features: ReservoirFeatures = None,
     scheduler: Annotated[str | None, typer.Option(
         help="Address of a Dask scheduler (tcp://host:8786); else a LocalCluster is started.")] = None,
     workers: Annotated[int | None, typer.Option(
@@ -238,8 +253,9 @@ def compare(
         write_outputs,
     )
 
-    overrides = {k: v for k, v in {"basin": basin, "epochs": epochs, "device": device, "threads": threads}.items()
-                 if v is not None}
+    overrides = {k: v for k, v in {"basin": basin, "epochs": epochs, "device": device, "threads": threads,
+                                   "holdout_segments": _segments(holdout_segments),
+                                   "reservoir_features": reservoir_features}.items() if v is not None}
     try:
         base = (RunConfig.from_yaml(config) if config else RunConfig()).with_overrides(**overrides)
         configs = grid(base, _split(variants, str), _split(sparsity, float), _split(seeds, int))
@@ -280,6 +296,57 @@ def compare(
         raise typer.Exit(code=1)
 
 
+@app.command("holdout")
+def holdout(
+    basin: Annotated[str | None, typer.Option(
+        help="drb, a preset name, or an outlet seg_id_nat (else the config's, rancocas by default).")] = None,
+    n: Annotated[int, typer.Option("--n", help="Number of hold-out segments.")] = 4,
+    below_dam: Annotated[int, typer.Option(help="How many of them lie within 30 km below a dam.")] = 0,
+    min_obs: Annotated[int, typer.Option(help="Fewest fine test observations of a candidate segment.")] = 100,
+    config: Annotated[Path | None, typer.Option("--config", help="YAML run config (basin, test periods).")] = None,
+    data_dir: DataDir = None, cache_dir: CacheDir = None,
+) -> None:
+    """Print hold-out segments spread over a basin, for --holdout-segments (msgl_core.evaluate.ungauged)."""
+    from msgl_core.evaluate.ungauged import choose_holdout
+
+    try:
+        base = (RunConfig.from_yaml(config) if config else RunConfig()).with_overrides(
+            **({} if basin is None else {"basin": basin}))
+        segments = choose_holdout(_load_data(data_dir, cache_dir), base.basin, n, below_dam, base.test_periods, min_obs)
+    except EXPECTED_ERRORS as error:
+        _fail(error)
+    typer.echo(",".join(str(s) for s in segments))
+
+
+@app.command("ungauged")
+def ungauged(
+    folders: Annotated[list[Path], typer.Argument(help="`msgl compare` output folders of runs with a hold-out.")],
+    out: Annotated[Path | None, typer.Option("--out", help="CSV of every run's held-out scores.")] = None,
+    data_dir: DataDir = None, cache_dir: CacheDir = None,
+) -> None:
+    """Held-out RMSE (°C) per variant: all held-out reaches, those below a dam, the rest, and per segment."""
+    from msgl_core.compare import read_comparison
+    from msgl_core.evaluate.ungauged import heldout_table, summarise_heldout
+    from msgl_core.runs import check_output_file, load_run, write_atomic
+
+    try:
+        if out is not None:
+            check_output_file(out, ".csv")
+        data = _load_data(data_dir, cache_dir)
+        runs = [(folder.name, load_run(path)) for folder in folders
+                for path in read_comparison(folder).runs.query("error == ''")["path"]]
+        table = heldout_table(runs, data)
+        if out is not None:
+            write_atomic(out, lambda p: table.to_csv(p, index=False))
+    except EXPECTED_ERRORS as error:
+        _fail(error)
+    summary = summarise_heldout(table)
+    wide = summary.assign(cell=[f"{m:.2f} ± {s:.2f}" if n > 1 else f"{m:.2f}"
+                                for m, s, n in zip(summary["rmse_mean"], summary["rmse_std"], summary["n_seeds"])])
+    typer.echo(wide.pivot_table(index=["label", "variant", "sparsity"], columns="unit", values="cell",
+                                aggfunc="first", sort=False).to_string())
+
+
 @app.command("cv")
 def cross_validate(
     basin: Annotated[str | None, typer.Option(
@@ -307,8 +374,8 @@ def cross_validate(
     config: Annotated[Path | None, typer.Option(
         "--config", help="YAML base config (epochs, periods, ...); the grid sets variant, seed and hold-out.")] = None,
     epochs: Annotated[int | None, typer.Option(help="Training epochs per stage.")] = None,
-    holdout_segments: Annotated[str | None, typer.Option(
-        "--holdout-segments", help="Comma-separated seg_id_nat withheld from every run and from every fold.")] = None,
+    holdout_segments: HoldoutSegments = None,
+    reservoir_features: ReservoirFeatures = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads per run.")] = None,
     scheduler: Annotated[str | None, typer.Option(
@@ -330,7 +397,7 @@ def cross_validate(
 
     overrides = {k: v for k, v in {
         "basin": basin, "sparsity": sparsity, "epochs": epochs, "device": device, "threads": threads,
-        "holdout_segments": None if holdout_segments is None else [s for s in holdout_segments.split(",") if s],
+        "holdout_segments": _segments(holdout_segments), "reservoir_features": reservoir_features,
     }.items() if v is not None}
     try:
         base = (RunConfig.from_yaml(config) if config else RunConfig()).with_overrides(**overrides)

@@ -31,6 +31,7 @@ from msgl_core.data.basins import check_domain
 from msgl_core.data.build import MultiscaleData, load_dataset
 from msgl_core.registry import get_variant
 from msgl_core.runs import Run, is_complete, load_run, run_path, runs_root, train_or_load
+from msgl_core.train.runtime import threads_per_process
 
 MSGL_VARIANTS = ("msgl", "async_msgl")
 NOT_CACHED = "not in the run cache"
@@ -96,8 +97,9 @@ def run_grid(configs: Sequence[RunConfig], data: MultiscaleData, runs_dir: str |
         data: the processed dataset (its bundle and cache folders are reopened by the workers).
         runs_dir: run cache (see :func:`msgl_core.runs.runs_root`).
         scheduler: address of a running Dask scheduler; None starts a LocalCluster of ``workers``
-            single-threaded processes (default: one per CPU, at most one per run). ``workers=0``
-            trains in this process, one run after another, without Dask.
+            processes (default: one per CPU, at most one per run), each run with the config's ``threads``
+            or, when unset, the CPUs split evenly (:func:`~msgl_core.train.runtime.threads_per_process`).
+            ``workers=0`` trains in this process, one run after another, without Dask.
         on_result: called as each run finishes (progress).
         train: False only loads cached runs; the others get the error :data:`NOT_CACHED`.
 
@@ -144,6 +146,8 @@ def _execute(configs: list[RunConfig], indices: list[int], data: MultiscaleData,
     cluster = None
     if scheduler is None:
         n = workers or max(1, min(len(configs), os.cpu_count() or 1))
+        threads = threads_per_process(n)
+        configs = [cfg if cfg.threads is not None else cfg.with_overrides(threads=threads) for cfg in configs]
         # Loopback only: neither the scheduler nor its diagnostics dashboard is reachable from other machines.
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
                                dashboard_address="127.0.0.1:0")

@@ -56,7 +56,8 @@ _INT, _FLOAT, _BOOL, _STR = "an integer", "a number", "true or false", "text"
 #: Expected kind of every scalar field; ``None`` is allowed where the field's default is None-able.
 _KINDS = {"variant": _STR, "basin": _STR, "sparsity": _FLOAT, "seed": _INT, "mask_seed": _INT, "epochs": _INT,
           "learning_rate": _FLOAT, "hidden": _INT, "heads": _INT, "dropout": _FLOAT, "grad_clip": _FLOAT,
-          "window": _INT, "early_stopping": _INT, "faithful_step": _BOOL, "device": _STR, "threads": _INT}
+          "window": _INT, "early_stopping": _INT, "faithful_step": _BOOL, "reservoir_features": _BOOL, "device": _STR,
+          "threads": _INT}
 _OPTIONAL = ("early_stopping", "grad_clip", "threads")
 
 #: Variants whose model reads :class:`DynamicGraphConfig`; for every other variant ``dynamic_graph`` is left
@@ -158,6 +159,8 @@ class RunConfig:
         grad_clip: gradient-norm clipping of every training step (None: no clipping).
         early_stopping: stop after this many epochs without a better validation RMSE (None: never).
         faithful_step: MSGL only: reproduce the official 6-pass MGDA step instead of the 2-pass one.
+        reservoir_features: add the three static inputs of the nearest upstream dam (GRanD: proximity along
+            the channel, log storage, degree of regulation; :mod:`msgl_core.data.reservoirs`) at both scales.
         holdout_segments: ``seg_id_nat`` whose observations (both scales) are withheld from training
             and validation, for ungauged evaluation.
         buffer_segments: ``seg_id_nat`` whose observations (both scales) are also withheld from training and
@@ -186,6 +189,7 @@ class RunConfig:
     window: int = 365
     early_stopping: int | None = None
     faithful_step: bool = False
+    reservoir_features: bool = False
     holdout_segments: tuple[int, ...] = ()
     buffer_segments: tuple[int, ...] = ()
     device: str = "auto"
@@ -197,7 +201,7 @@ class RunConfig:
     #: Fields that do not change results and are left out of :meth:`key`.
     RUNTIME_ONLY: ClassVar[tuple[str, ...]] = ("device", "threads")
     #: Fields added after runs were cached: left out of :meth:`key` at their default, so older runs keep their key.
-    KEYED_WHEN_SET: ClassVar[tuple[str, ...]] = ("buffer_segments",)
+    KEYED_WHEN_SET: ClassVar[tuple[str, ...]] = ("buffer_segments", "reservoir_features")
 
     def __post_init__(self) -> None:
         self.validate()

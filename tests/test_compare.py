@@ -186,3 +186,24 @@ def test_compare_writes_to_the_comparisons_root_by_default(tiny_data: Multiscale
     assert result.exit_code == 0, result.output
     outputs = read_comparison(comparisons_root() / "drb")
     assert list(outputs.table["variant"]) == ["remap"] and format_table(outputs.table) in result.stdout
+
+
+def test_a_local_cluster_splits_the_cpus_between_its_runs(tiny_data: MultiscaleData, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import distributed
+    import torch
+
+    in_process = distributed.LocalCluster
+    monkeypatch.setattr(distributed, "LocalCluster", lambda n_workers, **kw: in_process(
+        n_workers=n_workers, threads_per_worker=1, processes=False, dashboard_address=":0"))
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    unset = BASE.with_overrides(threads=None)
+    try:
+        outcomes = run_grid(grid(unset, ["rgcn_fine"], [1.0], [1, 2]) + grid(BASE, ["rgcn_fine"], [1.0], [3]),
+                            tiny_data, tmp_path / "runs", workers=2)
+    finally:
+        torch.set_num_threads(1)
+    threads = [RunConfig.from_yaml(Path(o.path) / "config.yaml").threads for o in outcomes]
+    assert threads == [2, 2, 1]  # 4 CPUs / 2 workers when unset; the config's own value otherwise

@@ -33,6 +33,11 @@ N_COARSE_OBS = 1 + len(TIME)
 #: Observed reach-days: site S-on-101 daily on reach 101_1, S-on-104 every third day on 104_1; the
 #: site 'S-far' (>250 m from its segment) is dropped.
 N_FINE_OBS = len(TIME) + len(TIME[::3])
+#: GRanD-like dams: "Tiny Dam" on reach 103_3 (so 103_3, 104_1..3 and 105_1 lie below it; segments 103-105);
+#: "Off Dam" 5.6 km from its nearest segment, off the network.
+DAMS = {"GRAND_ID": [7, 8], "DAM_NAME": ["Tiny Dam", "Off Dam"], "RIVER": ["Tiny Creek", "Off Creek"],
+        "YEAR": [1960, 1970], "CAP_MCM": [99.0, 50.0], "DOR_PC": [80.0, 4000.0], "nearest_seg_id_nat": [103, 104],
+        "dist_to_segment_m": [25.0, 5600.0]}
 #: Periods for training tests on the tiny record (inclusive).
 PERIODS = {"train_periods": [("2000-01-01", "2000-02-15")], "val_periods": [("2000-02-16", "2000-03-10")],
            "test_periods": [("2000-03-11", "2000-03-31")]}
@@ -80,6 +85,8 @@ def write_tiny_bundle(root: Path) -> Path:
         "subseg_id": ["1_1", "4_1", "5_1"],
     }, geometry=[Point(-74.999, 40.999), Point(-74.9001, 40.79), Point(-74.80, 40.65)], crs=4326)
     sites.to_file(root / "obs/sites.gpkg", layer="sites", driver="GPKG")
+    gpd.GeoDataFrame(DAMS, geometry=[Point(-74.9003, 40.81), Point(-74.80, 40.75)], crs=4326).to_file(
+        root / "network/reservoirs.gpkg", layer="dams", driver="GPKG")
     rng = np.random.default_rng(0)
     air = 5 + 10 * np.sin(np.arange(len(TIME)) / 58)[:, None] + rng.normal(0, 1, (len(TIME), len(SEGMENT_IDS)))
     every3 = TIME[::3]

@@ -1,4 +1,5 @@
-"""Run settings: domain, variant, sparsity (with the reach-days it keeps), seed, epochs, device; Train."""
+"""Run settings: domain, variant, sparsity (with the reach-days it keeps), seed, epochs, reservoir inputs, device;
+Train."""
 
 from __future__ import annotations
 
@@ -67,6 +68,9 @@ class RunControls(Viewer):
         for name, widget in self._numbers.items():
             widget.param.watch(lambda event, name=name: self._number_typed(name, event.new), "value")
             s.param.watch(lambda event, name=name: setattr(self._numbers[name], "value", float(event.new)), name)
+        self._reservoirs = pn.widgets.Checkbox.from_param(s.param.reservoir_features,
+                                                          name="Reservoir inputs (dams upstream)")
+        self._reservoirs_help = pn.widgets.TooltipIcon(value=s.param.reservoir_features.doc)
         gpu = cuda_available()
         self._device = pn.widgets.Select.from_param(s.param.device, label="Device", options=device_options(gpu))
         self._device_note = pn.pane.Markdown("" if gpu else "No CUDA GPU on this server: training runs on the CPU.",
@@ -131,6 +135,7 @@ class RunControls(Viewer):
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(
             self._domain, self._variant, self._variant_info, self._sparsity, self._counts,
-            pn.Row(*self._numbers.values()), self._number_problem, self._device, self._device_note, self._problem,
+            pn.Row(*self._numbers.values()), self._number_problem,
+            pn.Row(self._reservoirs, self._reservoirs_help), self._device, self._device_note, self._problem,
             self._train,
             sizing_mode="stretch_width")

@@ -27,12 +27,14 @@ from msgl_core import netcdf
 from msgl_core.data import bundle as files
 from msgl_core.data.basins import PRESETS, available_presets, subnetwork
 from msgl_core.data.network import MultiscaleNetwork, build_network
+from msgl_core.data.reservoirs import dam_attributes, with_dam_attributes
 from msgl_core.data.timeseries import OBS, TIME, coarse_dataset, fine_dataset, snap_sites
+from msgl_core.dims import REACH, SEGMENT
 from msgl_core.errors import DataError
 from msgl_core.paths import CACHE_DIR_ENV, resolve_cache_dir, resolve_data_dir
 
 #: Bump when the processing changes, so old caches are not reused.
-BUILD_VERSION = 2  # 2: fine.nc names a reach's parent segment `parent_segment` (msgl_core.dims)
+BUILD_VERSION = 3  # 2: fine.nc names a reach's parent segment `parent_segment` (msgl_core.dims); 3: dam attributes
 Progress = Callable[[str], None]
 TEMP_PREFIX = ".tmp-"
 
@@ -112,6 +114,10 @@ def build_dataset(data_dir: str | Path | None = None, cache_dir: str | Path | No
         say("snapping sites to reaches and building fine daily arrays")
         site_reach = snap_sites(network, files.read_sites(bundle))
         fine = fine_dataset(network, files.read_site_obs(bundle), site_reach, coarse[TIME].values)
+        say("placing GRanD dams on the network")
+        segment_dams, reach_dams = dam_attributes(network, files.read_dams(bundle))
+        coarse = with_dam_attributes(coarse, segment_dams, SEGMENT)
+        fine = with_dam_attributes(fine, reach_dams, REACH)
         say("writing NetCDF and GeoPackage")
         manifest = json.dumps({
             "build_version": BUILD_VERSION, "inputs": list(files.BUILD_INPUTS),

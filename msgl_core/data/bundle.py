@@ -36,7 +36,7 @@ SITE_OBS = "obs/temp_site_daily.parquet"
 SNTEMP = "sntemp/sntemp_input_output_1979_2021.nc"
 
 #: Files the processed dataset is built from (the cache key hashes exactly these).
-BUILD_INPUTS = (SEGMENTS, CROSSWALK, DISTANCE, SITES, SEGMENT_OBS, SITE_OBS, SNTEMP)
+BUILD_INPUTS = (SEGMENTS, CROSSWALK, DISTANCE, SITES, SEGMENT_OBS, SITE_OBS, SNTEMP, RESERVOIRS)
 
 #: PRMS-SNTemp variables used as daily drivers, with their required units.
 DRIVER_UNITS = {
@@ -271,6 +271,18 @@ def read_sites(bundle: Bundle) -> gpd.GeoDataFrame:
     """Monitoring sites (points, EPSG:4326) with their linked NHM segment."""
     gdf = read_table(bundle, SITES, {"site_id": "str", "seg_id_nat": "int", "subseg_id": "str"}, layer="sites")
     require_unique(gdf["site_id"], SITES, "site_id")
+    return gdf
+
+
+def read_dams(bundle: Bundle) -> gpd.GeoDataFrame:
+    """GRanD v1.3 dams (layer ``dams`` of ``network/reservoirs.gpkg``, points) with ``GRAND_ID``, ``DAM_NAME``,
+    ``CAP_MCM`` (10⁶ m³), ``DOR_PC`` (%), ``nearest_seg_id_nat`` and ``dist_to_segment_m`` (m).
+
+    Raises DataError naming the file and column if the layer or a column is missing or of the wrong kind, or a
+    ``GRAND_ID`` repeats."""
+    gdf = read_table(bundle, RESERVOIRS, {"GRAND_ID": "int", "DAM_NAME": "str", "CAP_MCM": "float", "DOR_PC": "float",
+                                          "nearest_seg_id_nat": "int", "dist_to_segment_m": "float"}, layer="dams")
+    require_unique(gdf["GRAND_ID"], RESERVOIRS, "GRAND_ID")
     return gdf
 
 

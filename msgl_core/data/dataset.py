@@ -7,7 +7,9 @@ cuts one window. Fine-scale drivers are gathered from the parent segments per wi
 not materialised for the whole record).
 
 Model inputs, in the same semantic order at both scales (MSGL shares one RGCN between them):
-``slope, elevation_m, width_m, seg_tave_air, seginc_swrad, seg_rain, seginc_potet``.
+``slope, elevation_m, width_m, seg_tave_air, seginc_swrad, seg_rain, seginc_potet``; with
+``reservoir_features: true`` the statics are followed by ``dam_proximity, dam_log_storage, dam_regulation``
+(:func:`msgl_core.data.reservoirs.dam_features`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
+import xarray as xr
 from torch import Tensor
 
 from msgl_core.config import RunConfig
@@ -24,6 +27,7 @@ from msgl_core.data.basins import check_domain, subnetwork
 from msgl_core.data.build import MultiscaleData
 from msgl_core.data.bundle import DRIVER_UNITS
 from msgl_core.data.masking import kept_count, sparsity_mask
+from msgl_core.data.reservoirs import DAM_ATTRIBUTES, DAM_FEATURES, dam_features
 from msgl_core.data.splits import SPLITS, Window, split_days, windows
 from msgl_core.data.timeseries import AIR_TEMP, OBS, SIM, STATIC
 from msgl_core.dims import PARENT_SEGMENT, REACH, SEGMENT, TIME
@@ -81,7 +85,8 @@ class PreparedData:
         time: (time,) daily dates of the whole record.
         parent: (reaches,) position of each reach's parent segment.
         adjacency_coarse, adjacency_fine, mixed: sparse graph matrices (docs/methods.md §4.1–4.2).
-        x_static_coarse: (segments, 3), x_static_fine: (reaches, 3), standardised statics.
+        x_static_coarse: (segments, S), x_static_fine: (reaches, S), standardised statics (S = 3, or 6 with
+            ``reservoir_features``: :func:`static_features`).
         drivers: (segments, time, 4) raw coarse drivers; air_correction: (reaches,) °C.
         driver_scalers: coarse and fine :class:`Scaler` of the 4 drivers.
         y_coarse: (time, segments) °C targets (hold-out removed); y_fine: (time, reaches) °C
@@ -121,8 +126,8 @@ class PreparedData:
 
     @property
     def n_features(self) -> int:
-        """Number of input features F."""
-        return len(FEATURES)
+        """Number of input features F: the statics, then the drivers."""
+        return self.x_static_fine.shape[1] + len(DRIVERS)
 
 
 def prepare(data: MultiscaleData, cfg: RunConfig) -> PreparedData:
@@ -173,12 +178,11 @@ def prepare(data: MultiscaleData, cfg: RunConfig) -> PreparedData:
     drivers = np.stack([coarse[name].values for name in DRIVERS], axis=-1).transpose(1, 0, 2)
     air_correction = fine["air_temp_correction_c"].values.astype(np.float64)
     driver_scalers = _driver_scalers(drivers[:, days["train"]], parent, air_correction)
-    static_coarse = np.stack([coarse[name].values for name in STATIC_FEATURES], axis=-1)
-    static_fine = np.stack([fine[name].values for name in STATIC_FEATURES], axis=-1)
     return PreparedData(
         segment_ids=segment_ids, reach_ids=reach_ids, time=time, parent=parent,
         adjacency_coarse=adjacency_coarse, adjacency_fine=adjacency_fine, mixed=mixed,
-        x_static_coarse=_standardise(static_coarse), x_static_fine=_standardise(static_fine),
+        x_static_coarse=_standardise(static_features(coarse, cfg.reservoir_features)),
+        x_static_fine=_standardise(static_features(fine, cfg.reservoir_features)),
         drivers=drivers.astype(np.float32), air_correction=air_correction, driver_scalers=driver_scalers,
         y_coarse=y_coarse, y_fine=y_fine, y_fine_all=y_fine_all,
         sim_coarse=coarse[SIM].values.astype(np.float64), target_scalers=target_scalers,
@@ -186,6 +190,23 @@ def prepare(data: MultiscaleData, cfg: RunConfig) -> PreparedData:
         holdout_reaches=holdout_reaches, river_fine=river_fine,
         positions_fine=torch.as_tensor(net.reach_midpoints_km(), dtype=torch.float32), split_days=days,
     )
+
+
+def static_features(ds: xr.Dataset, reservoir_features: bool) -> np.ndarray:
+    """(nodes, S) raw statics of one scale's dataset: :data:`STATIC_FEATURES` (S = 3), then, with
+    ``reservoir_features``, :data:`~msgl_core.data.reservoirs.DAM_FEATURES` (S = 6).
+
+    Raises ValueError naming the variable if the processed dataset has no dam attributes (an old cache).
+    """
+    columns = [ds[name].values.astype(np.float64) for name in STATIC_FEATURES]
+    if reservoir_features:
+        missing = [name for name in DAM_ATTRIBUTES if name not in ds]
+        if missing:
+            raise ValueError(f"the processed dataset has no {missing[0]!r} (built before dam attributes): "
+                             "rebuild it with `msgl data build --rebuild`")
+        dams = dam_features(*(ds[name].values.astype(np.float64) for name in DAM_ATTRIBUTES))
+        columns += [dams[:, k] for k in range(len(DAM_FEATURES))]
+    return np.stack(columns, axis=-1)
 
 
 @dataclass(frozen=True)
@@ -268,7 +289,7 @@ def batch(prepared: PreparedData, window: Window) -> Batch:
 
 
 def _with_static(static: np.ndarray, dynamic: np.ndarray) -> np.ndarray:
-    """(nodes, 3) statics broadcast over (nodes, time, 4) drivers → (nodes, time, 7) float32."""
+    """(nodes, S) statics broadcast over (nodes, time, 4) drivers → (nodes, time, S + 4) float32."""
     tiled = np.broadcast_to(static[:, None, :], dynamic.shape[:2] + (static.shape[1],))
     return np.concatenate([tiled, dynamic], axis=-1).astype(np.float32)
 

@@ -13,7 +13,7 @@ from typing import Any
 import geopandas as gpd
 import panel as pn
 import pytest
-from shapely.geometry import Point, box
+from shapely.geometry import box
 
 from dashboard import browser as chromium
 from dashboard.app import create_app
@@ -25,15 +25,12 @@ from tests.tiny_bundle import PERIODS, write_tiny_bundle
 
 
 def write_map_layers(bundle: Path) -> None:
-    """Add a basin outline, one reservoir and one dam to a tiny bundle (not build inputs: the cache key stays)."""
+    """Add a basin outline and one reservoir to a tiny bundle (its dams are a build input, written with it)."""
     outline = gpd.GeoDataFrame({"name": ["tiny basin"]}, geometry=[box(-75.05, 40.55, -74.75, 41.05)], crs=4326)
     outline.to_file(bundle / "network/drb_boundary.gpkg", driver="GPKG")
     reservoir = gpd.GeoDataFrame({"DAM_NAME": ["Tiny Dam"], "RES_NAME": ["Tiny Lake"], "AREA_SKM": [1.5]},
                                  geometry=[box(-74.93, 40.74, -74.91, 40.76)], crs=4326)
     reservoir.to_file(bundle / "network/reservoirs.gpkg", layer="reservoirs", driver="GPKG")
-    dam = gpd.GeoDataFrame({"DAM_NAME": ["Tiny Dam"], "RIVER": ["Tiny Creek"], "YEAR": [1960]},
-                           geometry=[Point(-74.90, 40.75)], crs=4326)
-    dam.to_file(bundle / "network/reservoirs.gpkg", layer="dams", driver="GPKG")
 
 
 @pytest.fixture(scope="session")

@@ -53,3 +53,16 @@ def test_set_number_reports_why(resources: Resources, base_config: RunConfig, tm
     assert state.set_number("seed", 12) == "" and state.settings.seed == 12
     assert "Seed must be a whole number" in state.set_number("seed", 1.5) and state.settings.seed == 12
     assert "typed nothing" in state.set_number("threads", None)
+
+
+def test_the_reservoir_checkbox_reaches_the_run_config_and_shows_a_loaded_run(resources: Resources,
+                                                                             base_config: RunConfig,
+                                                                             tmp_path: Path) -> None:
+    state = AppState(resources, base_config, tmp_path)
+    controls = RunControls(state=state)
+    plain_key = state.check.config.key("x")
+    controls._reservoirs.value = True
+    assert state.settings.to_config().reservoir_features and state.check.config.reservoir_features
+    assert state.check.config.key("x") != plain_key  # another run: it is trained, not loaded
+    state.settings.apply_config(base_config)
+    assert controls._reservoirs.value is False
