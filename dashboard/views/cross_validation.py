@@ -165,8 +165,9 @@ class CrossValidation(TabView):
         skill = reach_skill(outputs)
         skill = skill[skill["variant"] == variant].set_index("reach_id")
         scale = shared_scale("rmse", [skill["rmse"].to_numpy(dtype=float)])
-        hover = {"rmse": ("out-of-fold RMSE, mean (°C)", "{0.00}"), "rmse_min": ("lowest (°C)", "{0.00}"),
-                 "rmse_max": ("highest (°C)", "{0.00}"), "n_runs": ("runs", "{0}")}
+        hover = {"rmse": ("out-of-fold RMSE, mean (°C)", "{0.00}"),
+                 "rmse_p05": ("5 % over runs (°C)", "{0.00}"), "rmse_p95": ("95 % over runs (°C)", "{0.00}"),
+                 "n_runs": ("runs", "{0}"), "n_obs": ("test observations", "{0}")}
         skill_map = (maps.basemap(r, self.state.basemap) * error_overlay(r, reaches.index, skill, "rmse", scale, hover)
                      ).opts(**maps.map_options(bounds, MAP_WIDTH, MAP_HEIGHT,
                                                 f"{variant}: out-of-fold test RMSE per reach\n(mean over its runs)"))

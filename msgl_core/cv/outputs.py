@@ -37,7 +37,9 @@ VARIANCE_COLUMNS = ("variant", "mean_rmse", "mean_low", "mean_high", "partition"
 PAIRED_COLUMNS = ("a", "b", "difference", "low", "high", "fraction_a_better", "partition_ratio",
                   "ratio_low", "ratio_high")
 #: Columns of :func:`reach_skill`.
-REACH_SKILL_COLUMNS = ("variant", "reach_id", "seg_id_nat", "fold", "rmse", "rmse_min", "rmse_max", "n_runs")
+REACH_SKILL_COLUMNS = ("variant", "reach_id", "seg_id_nat", "fold", "rmse", "rmse_p05", "rmse_p95", "n_runs", "n_obs")
+#: Fewest test observations a reach needs (in every one of its runs) for a run-to-run interval (spec B7).
+MIN_INTERVAL_OBS = 30
 
 
 @dataclass(frozen=True)
@@ -130,14 +132,25 @@ def paired_table(outputs: CVOutputs) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(PAIRED_COLUMNS))
 
 
-def reach_skill(outputs: CVOutputs) -> pd.DataFrame:
+def reach_skill(outputs: CVOutputs, min_obs: int = MIN_INTERVAL_OBS) -> pd.DataFrame:
     """Per variant and reach, the out-of-fold test RMSE over the variant's runs (:data:`REACH_SKILL_COLUMNS`, °C;
-    NaN RMSE: fewer than 10 test observations), with the reach's fold in the first repeat (-1: unassigned)."""
+    NaN RMSE: fewer than 10 test observations), with the reach's fold in the first repeat (-1: unassigned).
+
+    ``rmse_p05``/``rmse_p95`` are the run-to-run interval: the 5–95 % percentiles (linear interpolation) of the
+    reach's RMSE over its R·S out-of-fold runs, which shows how much the partition and the seed move that reach's
+    skill; NaN when the reach has fewer than ``min_obs`` (:data:`MIN_INTERVAL_OBS`) test observations or fewer than two
+    scored runs. ``n_obs`` is the reach's test observations in a run (the fewest over its runs).
+    """
     reaches = outputs.reach_results
     if reaches.empty:
         return pd.DataFrame(columns=list(REACH_SKILL_COLUMNS))
-    table = (reaches.groupby(["variant", "reach_id", "seg_id_nat"], sort=False)["rmse"]
-             .agg(rmse="mean", rmse_min="min", rmse_max="max", n_runs="count").reset_index())
+    grouped = reaches.groupby(["variant", "reach_id", "seg_id_nat"], sort=False)
+    table = grouped["rmse"].agg(rmse="mean", n_runs="count").reset_index()
+    table["rmse_p05"] = grouped["rmse"].quantile(0.05).to_numpy()
+    table["rmse_p95"] = grouped["rmse"].quantile(0.95).to_numpy()
+    table["n_obs"] = grouped["n_obs"].min().to_numpy()
+    no_interval = (table["n_obs"] < min_obs) | (table["n_runs"] < 2)
+    table.loc[no_interval, ["rmse_p05", "rmse_p95"]] = np.nan
     table["fold"] = segment_folds(outputs, table["seg_id_nat"].to_numpy())
     return table[list(REACH_SKILL_COLUMNS)]
 

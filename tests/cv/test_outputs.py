@@ -6,12 +6,21 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from msgl_core.config import RunConfig
 from msgl_core.cv.analysis import VARIANCE_FILE, AnalysisOptions
 from msgl_core.cv.folds import FoldRules
-from msgl_core.cv.outputs import PAIRED_COLUMNS, VARIANCE_COLUMNS, paired_table, reach_skill, read_cv, variance_table
+from msgl_core.cv.outputs import (
+    MIN_INTERVAL_OBS,
+    PAIRED_COLUMNS,
+    VARIANCE_COLUMNS,
+    paired_table,
+    reach_skill,
+    read_cv,
+    variance_table,
+)
 from msgl_core.cv.run import RESULTS_FILE, CVPlan, run_cv
 from msgl_core.data import MultiscaleData
 from tests.tiny_bundle import PERIODS
@@ -50,8 +59,15 @@ def test_reach_skill_summarises_each_reach_over_its_runs(cv_folder: Path) -> Non
     remap = skill[skill["variant"] == "remap"]
     # Every test reach is out-of-fold in exactly one fold per repeat: one run per seed.
     assert (remap["n_runs"] <= 2).all() and len(remap) == outputs.reach_results.query("variant == 'remap'")["reach_id"].nunique()
-    finite = remap.dropna(subset=["rmse"])
-    assert (finite["rmse_min"] <= finite["rmse"]).all() and (finite["rmse"] <= finite["rmse_max"]).all()
+    assert remap["n_obs"].max() < MIN_INTERVAL_OBS and remap["rmse_p05"].isna().all()  # the tiny record is short
+    lenient = reach_skill(outputs, min_obs=5)
+    with_interval = lenient[lenient["variant"] == "remap"].dropna(subset=["rmse_p05"])
+    assert len(with_interval) and (with_interval["n_obs"] >= 5).all()
+    assert (with_interval["rmse_p05"] <= with_interval["rmse_p95"]).all()
+    runs = outputs.reach_results.query("variant == 'remap'").groupby("reach_id")["rmse"]
+    np.testing.assert_allclose(with_interval.set_index("reach_id")["rmse_p95"],
+                               runs.quantile(0.95).reindex(with_interval["reach_id"]), rtol=1e-12)
+
     fold_of = outputs.folds[0].fold_of()
     assert list(remap["fold"]) == [fold_of[int(s)] for s in remap["seg_id_nat"]]
 
