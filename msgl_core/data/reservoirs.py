@@ -44,7 +44,6 @@ DAM_ATTRIBUTES = {
 DAM_FEATURES = ("dam_proximity", "dam_log_storage", "dam_regulation")
 
 
-
 def dam_attributes(network: MultiscaleNetwork, dams: gpd.GeoDataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Nearest-upstream-dam attributes of every segment and reach (see the module docstring).
 
@@ -86,14 +85,14 @@ def with_dam_attributes(ds: xr.Dataset, table: pd.DataFrame, dim: str) -> xr.Dat
 
 def _walk(to_index: np.ndarray, length_m: np.ndarray, starts: list[tuple[int, int]], dams: pd.DataFrame,
           index: pd.Index) -> pd.DataFrame:
-    """Follow each dam's node downstream to the outlet, keeping at every node the nearest dam."""
+    """Follow each dam's node downstream, keeping at every node the nearest dam (a walk stops at the first node
+    another dam already reaches no farther: every node below it is nearer to that dam too)."""
     distance = np.full(len(to_index), np.inf)
     dam_of = np.full(len(to_index), -1, dtype=np.int64)
     for node, grand_id in starts:
         d = 0.0
-        while node >= 0:
-            if d < distance[node]:
-                distance[node], dam_of[node] = d, grand_id
+        while node >= 0 and d < distance[node]:
+            distance[node], dam_of[node] = d, grand_id
             node = int(to_index[node])
             if node >= 0:
                 d += length_m[node]
