@@ -18,7 +18,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -27,6 +26,8 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from support.json_report import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Runs ``msgl`` from the checkout on PYTHONPATH, bypassing an editable install's import hook.
@@ -237,8 +238,7 @@ def main() -> None:
               f"{'TRACEBACK ' if row['traceback'] else ''}{row['message']}")
     clear = sum(r["clear"] for r in rows)
     print(f"{clear} of {len(rows)} cases end clearly ({args.code})")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"code": str(args.code), "clear": clear, "cases": rows}, indent=2))
+    write_report({"code": str(args.code), "clear": clear, "cases": rows}, args.out)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from support.json_report import write_report
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.tiny_bundle for --smoke
 
@@ -129,9 +131,7 @@ def main() -> None:
             result = measure(args.basin, variants, args.folds, args.repeats, seeds, args.epochs, args.sparsity,
                              args.workers, None)
     result["command"] = sys.argv
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    write_report(result, args.out)
     print(json.dumps(result, indent=2))
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
-import json
 import os
 import platform
 import shutil
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from support.json_report import write_report
 
 from dashboard import browser as chromium
 from dashboard.resources import load_resources
@@ -308,8 +308,7 @@ def main() -> None:
               "date_change_s": report["date_change_s"]["median"], "load_run_s": report["load_run_warm_s"]["median"],
               "reach_click_s": report["reach_click_s"]["median"]}
     report["targets"] = {k: {"target": TARGETS[k], "measured": v, "ok": v <= TARGETS[k]} for k, v in checks.items()}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, default=str))
+    write_report(report, args.out, default=str)
     print(f"run {run.path.name} ({report['domain_pieces']} reach pieces; network {report['reach_pieces']}); "
           f"server up in {startup:.1f} s; load average {report['load_average'][0]:.1f}")
     print(f"{'measure':<26}{'value':>12}{'target':>10}  ok")

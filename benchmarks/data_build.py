@@ -8,13 +8,14 @@ Targets (issue: DRB dataset): peak memory <= 4 GB on the 2-core machine, cache <
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from support.json_report import write_report
 
 
 def main() -> None:
@@ -42,8 +43,7 @@ def main() -> None:
     result = {"build_seconds": round(seconds, 1), "peak_rss_mb": round(peak_mb), "cache_mb": round(size_mb, 1)}
     print(f"{'build time':<12}{result['build_seconds']:>8} s\n{'peak RSS':<12}{result['peak_rss_mb']:>8} MB\n"
           f"{'cache size':<12}{result['cache_mb']:>8} MB")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    write_report(result, args.out)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 import xarray as xr
+from support.json_report import write_report
 
 from msgl_core.debias import DebiasOptions, FitScope, fit_debiaser
 from msgl_core.diffusion.conditional import sample_residuals
@@ -111,8 +112,7 @@ def main() -> None:
     result["sampling"] = {"days": days, "members": members, "steps": steps, "seconds": round(seconds, 2),
                           "reach_evaluations_per_s": round(evaluations / seconds)}
     print(json.dumps(result, indent=2))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    write_report(result, args.out)
 
 
 if __name__ == "__main__":

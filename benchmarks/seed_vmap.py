@@ -47,7 +47,6 @@ measured side by side, is the comparable number.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -57,6 +56,8 @@ import time
 import traceback
 from pathlib import Path
 from typing import Any
+
+from support.json_report import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.tiny_bundle for --smoke
@@ -461,8 +462,7 @@ def main() -> None:
                          smoke_dir if args.smoke else None)
     result["meta"] = {"torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
                       "cores": os.cpu_count(), "smoke": args.smoke, "command": sys.argv}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    write_report(result, args.out)
     print(_summary(result))
     print(f"wrote {args.out}")
 

@@ -47,6 +47,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from support.json_report import write_report
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # benchmarks.reference and, with --smoke, tests.tiny_bundle
 
@@ -310,8 +312,7 @@ def main() -> None:
             write_tiny_bundle(Path(smoke_dir) / "bundle")
             args.basins, args.rounds, args.threads = "drb", 2, 1
         report = measure(args, smoke_dir if args.smoke else None)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
+    write_report(report, args.out)
     print(f"wrote {args.out}")
 
 
