@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -45,13 +46,11 @@ def test_the_nearest_dam_wins_and_a_larger_one_breaks_a_tie(tiny_bundle, tiny_da
     second = dams.iloc[[0]].assign(GRAND_ID=9, DAM_NAME="Lower Dam", CAP_MCM=5.0,
                                    geometry=gpd.points_from_xy([-74.9001], [40.79], crs=4326))
     second["nearest_seg_id_nat"] = 104
-    _, reaches = dam_attributes(tiny_data.network, gpd.GeoDataFrame(
-        np.concatenate([dams.to_numpy(), second.to_numpy()]), columns=dams.columns, geometry="geometry", crs=4326))
+    _, reaches = dam_attributes(tiny_data.network, pd.concat([dams, second]))
     assert reaches.loc["103_3", "dam_name"] == "Tiny Dam"
     assert reaches.loc["104_1", "dam_name"] == "Lower Dam" and reaches.loc["104_1", "dam_distance_km"] == 0.0
     twin = dams.iloc[[0]].assign(GRAND_ID=10, DAM_NAME="Big Twin", CAP_MCM=500.0)
-    _, reaches = dam_attributes(tiny_data.network, gpd.GeoDataFrame(
-        np.concatenate([dams.to_numpy(), twin.to_numpy()]), columns=dams.columns, geometry="geometry", crs=4326))
+    _, reaches = dam_attributes(tiny_data.network, pd.concat([dams, twin]))
     assert set(reaches.loc[BELOW, "dam_name"]) == {"Big Twin"}
 
 
