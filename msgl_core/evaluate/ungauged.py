@@ -39,7 +39,8 @@ def choose_holdout(data: MultiscaleData, basin: str, n: int, below_dam: int = 0,
     """``n`` hold-out segments of ``basin``, spread over it (deterministic).
 
     Candidates are the basin's segments whose reaches have at least ``min_obs`` fine observations in
-    ``test_periods`` together. The first is the candidate with the most; each next one is the candidate
+    ``test_periods`` together. The first is the candidate with the most (among the tailwater ones when
+    ``below_dam > 0``); each next one is the candidate
     whose midpoint (EPSG:5070) lies farthest from every segment chosen so far (farthest-point sampling),
     drawn from the tailwater candidates (a reach within :data:`TAILWATER_KM` below a dam) until
     ``below_dam`` of them are chosen, and from the others afterwards.
