@@ -49,6 +49,10 @@ def percentile_range(values: np.ndarray, low: float = 2, high: float = 98) -> tu
     return float(np.floor(bottom)), float(np.ceil(max(top, bottom + 1)))
 
 
+#: The ensemble quantiles a reach's series carries for an ensemble run (°C).
+ENSEMBLE_QUANTILES = ("prediction_q05", "prediction_q25", "prediction_q75", "prediction_q95")
+
+
 @dataclass(frozen=True, eq=False)
 class RunResults:
     """A run with its predictions opened.
@@ -80,6 +84,11 @@ class RunResults:
         """The run's folder name."""
         return self.run.path.name
 
+    @property
+    def is_ensemble(self) -> bool:
+        """Whether the run is an ensemble (its predictions hold quantiles and exceedance probabilities)."""
+        return "prediction_q05" in self.predictions
+
     def day_index(self, date: object) -> int:
         """Position on :attr:`time` of ``date`` (clipped to the record)."""
         position = int(self.time.searchsorted(pd.Timestamp(date)))
@@ -108,29 +117,39 @@ class RunResults:
                             index=self.reaches)
 
     def day(self, date: object) -> pd.DataFrame:
-        """One day on every reach: ``prediction``, ``observed``, ``difference`` (predicted − observed), °C, and ``used`` (bool)."""
+        """One day on every reach: ``prediction``, ``observed``, ``difference`` (predicted − observed), °C, and ``used`` (bool);
+        for an ensemble run also ``prediction_q05``, ``prediction_q95`` (°C) and ``p_exceed_20``, ``p_exceed_25`` (0–1)."""
         k = self.day_index(date)
         ds = self.predictions.isel({TIME: k})
         prediction = ds["prediction"].values.astype(float)
         observed = ds["water_temp_obs"].values.astype(float)
-        return pd.DataFrame({"prediction": prediction, "observed": observed, "difference": prediction - observed,
-                             "used": ds["obs_used"].values.astype(bool)}, index=self.reaches)
+        day = pd.DataFrame({"prediction": prediction, "observed": observed, "difference": prediction - observed,
+                            "used": ds["obs_used"].values.astype(bool)}, index=self.reaches)
+        if self.is_ensemble:
+            for name in ("prediction_q05", "prediction_q95", "p_exceed_20", "p_exceed_25"):
+                day[name] = ds[name].values.astype(float)
+        return day
 
     def is_held_out(self, reach: str) -> bool:
         """Whether ``reach`` lies on one of the run's hold-out segments."""
         return bool(self.held_out[self.reaches.get_loc(reach)])
 
     def reach_series(self, reach: str) -> pd.DataFrame:
-        """Daily series of ``reach``: ``prediction``, ``observed`` (°C), ``used`` (bool) and ``split``, indexed by date.
+        """Daily series of ``reach``: ``prediction``, ``observed`` (°C), ``used`` (bool) and ``split``, indexed by date;
+        for an ensemble run also :data:`ENSEMBLE_QUANTILES` (°C, NaN on days that were not sampled).
 
         Raises KeyError if ``reach`` is not in the run's domain.
         """
         if reach not in self.reaches:
             raise KeyError(f"reach {reach!r} is not in run {self.name}'s domain")
         ds = self.predictions.sel({REACH: reach})
-        return pd.DataFrame({"prediction": ds["prediction"].values.astype(float),
-                             "observed": ds["water_temp_obs"].values.astype(float),
-                             "used": ds["obs_used"].values.astype(bool), "split": self.split}, index=self.time)
+        series = pd.DataFrame({"prediction": ds["prediction"].values.astype(float),
+                               "observed": ds["water_temp_obs"].values.astype(float),
+                               "used": ds["obs_used"].values.astype(bool), "split": self.split}, index=self.time)
+        if self.is_ensemble:
+            for name in ENSEMBLE_QUANTILES:
+                series[name] = ds[name].values.astype(float)
+        return series
 
     def monthly_errors(self, reach: str) -> pd.DataFrame:
         """Test-period scores of ``reach`` by calendar month (1–12): ``month`` and the

@@ -49,7 +49,9 @@ SPARSITY_STEPS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7
 DEMO_EPOCHS = 10
 VIEWS = ("network", "day", "errors", "compare", "cv", "management", "downloads")
 #: Colour scales of the day map (:attr:`AppState.color_scale`).
-COLOR_SCALES = ("day", "season", "record", "anomaly")
+COLOR_SCALES = ("day", "season", "record", "anomaly", "exceed20", "exceed25")
+#: The colour scales that need an ensemble run (the members' probability of exceeding 20 or 25 °C).
+EXCEEDANCE_SCALES = {"exceed20": 20.0, "exceed25": 25.0}
 #: Water temperatures (°C) whose exceedance days the Management tab counts.
 HEAT_THRESHOLDS = (20.0, 25.0)
 ALERT_LEVELS = ("info", "success", "warning", "danger")
@@ -196,8 +198,9 @@ class AppState(param.Parameterized):
     color_scale = param.Selector(
         default="day", objects=list(COLOR_SCALES),
         doc="Colour scale of the day map: 'day' (the day's 2nd–98th percentile of predictions), 'season' (the "
-            "calendar month's over the record), 'record' (the whole record's), or 'anomaly' (predicted minus the "
-            "reach's day-of-year climatology of the run's predictions, diverging).")
+            "calendar month's over the record), 'record' (the whole record's), 'anomaly' (predicted minus the "
+            "reach's day-of-year climatology of the run's predictions, diverging), or, for an ensemble run, "
+            "'exceed20'/'exceed25' (the probability that the day's temperature exceeds 20/25 °C, 0–1).")
     season_months = param.ListSelector(default=[6, 7, 8], objects=list(range(1, 13)),
                                        doc="Calendar months (1–12) of the season counted on the Management tab.")
     season_year = param.Integer(default=None, allow_None=True,

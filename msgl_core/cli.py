@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from msgl_core.config import RunConfig
+from msgl_core.config import ENSEMBLE_VARIANTS, RunConfig
 from msgl_core.data.build import build_dataset, load_dataset
 
 app = typer.Typer(help="Multi-Scale Graph Learning for DRB stream temperature.", no_args_is_help=True,
@@ -126,11 +126,13 @@ def train(
     early_stopping: Annotated[int | None, typer.Option(help="Patience in epochs.")] = None,
     faithful_step: Annotated[bool | None, typer.Option(help="MSGL: the official 6-pass step.")] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads.")] = None,
+    members: Annotated[int | None, typer.Option(help="ot_diffusion: ensemble members M (>= 2).")] = None,
     run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Folder of this run.")] = None,
     runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="Run cache (else $MSGL_RUNS_DIR, runs/).")] = None,
     data_dir: DataDir = None, cache_dir: CacheDir = None,
 ) -> None:
-    """Train a model (or load the cached run with the same config and data)."""
+    """Train a model (or load the cached run with the same config and data). ``ot_diffusion`` trains (or loads)
+    its base run first and writes an ensemble summary (docs/probabilistic.md)."""
     from msgl_core.runs import train_or_load
 
     overrides = {k: v for k, v in {
@@ -140,12 +142,26 @@ def train(
     }.items() if v is not None}
     try:
         cfg = (RunConfig.from_yaml(config) if config else RunConfig()).with_overrides(**overrides)
+        if members is not None:
+            if cfg.variant not in ENSEMBLE_VARIANTS:
+                raise ValueError(f"--members is an option of the ensemble variants ({', '.join(ENSEMBLE_VARIANTS)}), "
+                                 f"not of {cfg.variant!r}")
+            cfg = cfg.with_overrides(ot_diffusion={**cfg.to_dict()["ot_diffusion"], "members": members})
         _folder_option(run_dir, "--run-dir")
         _folder_option(runs_dir, "--runs-dir")
         run = train_or_load(cfg, _load_data(data_dir, cache_dir), runs_dir, run_dir)
     except EXPECTED_ERRORS as error:
         _fail(error)
     typer.echo(f"test RMSE {run.test_rmse:.3f} °C  ({run.path})")
+    if run.metrics.probabilistic is not None:
+        typer.echo(_ensemble_line(run.metrics.probabilistic.fine.overall, run.metrics.probabilistic.n_members))
+
+
+def _ensemble_line(scores: Any, members: int) -> str:
+    """One line of ensemble scores (a :class:`~msgl_core.evaluate.probabilistic.ProbabilisticScores`)."""
+    return (f"ensemble ({members} members): CRPS {scores.crps:.3f} °C  CRPSS {scores.crpss:+.3f}  SSR {scores.ssr:.2f}  "
+            f"coverage-90 {scores.coverage_90:.2f}  Brier20 {scores.brier_20:.3f}  Brier25 {scores.brier_25:.3f}  "
+            f"n={scores.n_obs}")
 
 
 @app.command("evaluate")
@@ -167,6 +183,13 @@ def evaluate_run(run_dir: Annotated[Path, typer.Option("--run-dir", help="A trai
     for section, o in run.metrics.sections().items():
         typer.echo(f"{section:<8} RMSE {o.rmse:.3f} °C  MAE {o.mae:.3f}  bias {o.bias:+.3f}  "
                    f"NSE {o.nse:.3f}  KGE {o.kge:.3f}  n={o.n_obs}")
+    ensemble = run.metrics.probabilistic
+    if ensemble is not None:
+        typer.echo(f"ensemble mean above; {_ensemble_line(ensemble.fine.overall, ensemble.n_members)}")
+        if ensemble.holdout is not None:
+            typer.echo(f"held-out {_ensemble_line(ensemble.holdout.overall, ensemble.n_members)}")
+        typer.echo("the diffusion prior was learned from base-run fields of training days, not observed complete "
+                   "fields (docs/probabilistic.md §6)")
     try:
         typer.echo(reliability(run, _load_data(data_dir, cache_dir)).text())
     except EXPECTED_ERRORS as error:
@@ -177,14 +200,17 @@ def evaluate_run(run_dir: Annotated[Path, typer.Option("--run-dir", help="A trai
 def predict(run_dir: Annotated[Path, typer.Option("--run-dir", help="A trained run's folder.")],
             out: Annotated[Path, typer.Option("--out", help="NetCDF file to write.")],
             device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+            members: Annotated[bool, typer.Option(
+                "--members", help="ot_diffusion: also write the ensemble members (<out>_members.nc).")] = False,
             data_dir: DataDir = None, cache_dir: CacheDir = None) -> None:
-    """Predict daily temperature for every reach of the run's domain over the whole record."""
+    """Predict daily temperature for every reach of the run's domain over the whole record (an ot_diffusion run
+    writes its stored ensemble summary: mean, quantiles, exceedance probabilities)."""
     from msgl_core.runs import check_output_file, load_run, write_predictions
 
     try:
         check_output_file(out)
         run = load_run(run_dir)
-        path = write_predictions(run, _load_data(data_dir, cache_dir), out, device)
+        path = write_predictions(run, _load_data(data_dir, cache_dir), out, device, members)
     except EXPECTED_ERRORS as error:
         _fail(error)
     typer.echo(str(path))
@@ -246,6 +272,7 @@ def compare(
         NOT_CACHED,
         check_domains,
         comparisons_root,
+        format_ensemble_table,
         format_table,
         grid,
         run_grid,
@@ -286,6 +313,10 @@ def compare(
     except OSError as error:
         _fail(error)
     typer.echo(format_table(table))
+    ensemble = format_ensemble_table(table)
+    if ensemble is not None:
+        typer.echo("\nensemble scores (test, gauged reaches; a deterministic run's CRPS is its MAE; the diffusion "
+                   "prior was learned from base-run fields):\n" + ensemble)
     missing = sum(o.error == NOT_CACHED for o in outcomes)
     if missing:
         typer.echo(f"{missing} of {len(outcomes)} runs are not in the run cache (--cached-only): left out", err=True)

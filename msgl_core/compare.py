@@ -16,10 +16,11 @@ The default output folder is ``comparisons_root() / basin`` (:func:`comparisons_
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -29,6 +30,7 @@ import pandas as pd
 from msgl_core.config import RunConfig
 from msgl_core.data.basins import check_domain
 from msgl_core.data.build import MultiscaleData, load_dataset
+from msgl_core.evaluate.record import ENSEMBLE_SCORES
 from msgl_core.registry import get_variant
 from msgl_core.runs import Run, is_complete, load_run, run_path, runs_root, train_or_load
 from msgl_core.train.runtime import threads_per_process
@@ -40,13 +42,17 @@ COMPARISONS_DIR_ENV = "MSGL_COMPARISONS_DIR"
 NO_SCORES = "(no run with a test RMSE)"
 #: Columns of :func:`summarise`'s table (``comparison.csv``, the records of ``comparison.json``).
 TABLE_COLUMNS = ("variant", "sparsity", "rmse_mean", "rmse_std", "n_seeds", "change_vs_best_single_scale_pct")
+#: The ensemble-score columns that follow (optional when reading: comparisons written before them lack them).
+ENSEMBLE_COLUMNS = tuple(f"{c}_mean" for c in ENSEMBLE_SCORES)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass(frozen=True)
 class RunOutcome:
     """One grid cell's result: test RMSE (°C, NaN on failure), training seconds (from the run's metrics,
-    also for a cached run), folder, whether it came from the cache, error text."""
+    also for a cached run), folder, whether it came from the cache, error text, and the overall ensemble
+    scores of :meth:`~msgl_core.evaluate.record.RunMetrics.ensemble_scores` (a deterministic run's CRPS is its
+    MAE; the others are NaN for it)."""
 
     variant: str
     sparsity: float
@@ -56,6 +62,12 @@ class RunOutcome:
     path: str
     cached: bool
     error: str = ""
+    crps: float = math.nan
+    crpss: float = math.nan
+    ssr: float = math.nan
+    coverage_90: float = math.nan
+    brier_20: float = math.nan
+    brier_25: float = math.nan
 
 
 def comparisons_root(path: str | Path | None = None) -> Path:
@@ -182,7 +194,10 @@ def _train(cfg: RunConfig, data: MultiscaleData, root: str) -> RunOutcome:
 
 def _outcome_of(run: Run, cfg: RunConfig, cached: bool) -> RunOutcome:
     seconds = run.metrics.training.seconds if run.metrics.training is not None else float("nan")
-    return _outcome(cfg, run.test_rmse, seconds, run.path, cached)
+    scores = run.metrics.ensemble_scores()
+    return replace(_outcome(cfg, run.test_rmse, seconds, run.path, cached), crps=scores["crps"],
+                   crpss=scores["crpss"], ssr=scores["ssr"], coverage_90=scores["coverage_90"],
+                   brier_20=scores["brier_20"], brier_25=scores["brier_25"])
 
 
 @lru_cache(maxsize=1)
@@ -198,8 +213,9 @@ def _outcome(cfg: RunConfig, rmse: float, seconds: float, path: Path, cached: bo
 def summarise(outcomes: Sequence[RunOutcome]) -> pd.DataFrame:
     """Test RMSE (°C) mean, std (ddof 1; NaN for one seed) and seed count per variant and sparsity,
     in the order variants first appear; MSGL variants get ``change_vs_best_single_scale_pct``, their
-    mean RMSE change against the best fine-only baseline at the same sparsity (negative = better)."""
-    columns = list(TABLE_COLUMNS)
+    mean RMSE change against the best fine-only baseline at the same sparsity (negative = better). The seed
+    means of the ensemble scores follow as ``crps_mean`` … ``brier_25_mean`` (:data:`ENSEMBLE_SCORES`)."""
+    columns = list(TABLE_COLUMNS + ENSEMBLE_COLUMNS)
     runs = pd.DataFrame([vars(o) for o in outcomes])
     ok = runs[runs["error"] == ""] if len(runs) else runs
     if ok.empty:
@@ -207,6 +223,8 @@ def summarise(outcomes: Sequence[RunOutcome]) -> pd.DataFrame:
     order = list(dict.fromkeys(runs["variant"]))
     table = (ok.groupby(["variant", "sparsity"])["test_rmse"].agg(rmse_mean="mean", rmse_std="std", n_seeds="count")
              .reset_index())
+    means = ok.groupby(["variant", "sparsity"])[list(ENSEMBLE_SCORES)].mean().add_suffix("_mean").reset_index()
+    table = table.merge(means, on=["variant", "sparsity"])
     table["variant"] = pd.Categorical(table["variant"], categories=order, ordered=True)
     table = table.sort_values(["variant", "sparsity"]).reset_index(drop=True)
     table["variant"] = table["variant"].astype(str)
@@ -214,7 +232,7 @@ def summarise(outcomes: Sequence[RunOutcome]) -> pd.DataFrame:
     best = single.groupby("sparsity")["rmse_mean"].min()
     change = 100 * (table["rmse_mean"] / table["sparsity"].map(best) - 1)
     table["change_vs_best_single_scale_pct"] = np.where(table["variant"].isin(MSGL_VARIANTS), change, np.nan)
-    return table
+    return table[columns]
 
 
 def _single_scale(name: str) -> bool:
@@ -241,6 +259,23 @@ def format_table(table: pd.DataFrame) -> str:
             cell = f"{mean:.2f}" + (f" ± {std:.2f}" if np.isfinite(std) else "")
             cells.append(cell + (f" ({change:+.0f} %)" if np.isfinite(change) else ""))
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def format_ensemble_table(table: pd.DataFrame) -> str | None:
+    """Markdown table of the ensemble scores (seed means), one row per variant and sparsity, when the table
+    holds a probabilistic run (a finite ``crpss_mean``); else None. A deterministic row's CRPS is its MAE."""
+    if table.empty or "crpss_mean" not in table or not np.isfinite(table["crpss_mean"]).any():
+        return None
+    names = {"crps": "CRPS °C", "crpss": "CRPSS", "ssr": "SSR", "coverage_90": "coverage-90", "brier_20": "Brier 20",
+             "brier_25": "Brier 25"}
+    lines = ["| variant | ρ | RMSE of mean °C | " + " | ".join(names[c] for c in ENSEMBLE_SCORES) + " |",
+             "|---|---|---|" + "---|" * len(ENSEMBLE_SCORES)]
+    for row in table.to_dict("records"):
+        cells = [f"{float(row[c + '_mean']):.3f}" if np.isfinite(float(row[c + "_mean"])) else "–"
+                 for c in ENSEMBLE_SCORES]
+        lines.append(f"| {row['variant']} | {100 * float(row['sparsity']):g} % | {float(row['rmse_mean']):.2f} | "
+                     + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -352,13 +387,13 @@ def _read_table(folder: Path) -> tuple[str, pd.DataFrame]:
             raise ValueError(f"{source}: row {k} of 'table' lacks field(s) {', '.join(missing)}")
         if not isinstance(row["variant"], str):
             raise ValueError(f"{source}: row {k} of 'table': field 'variant' must be text")
-        for column in TABLE_COLUMNS[1:]:
+        for column in TABLE_COLUMNS[1:] + tuple(c for c in ENSEMBLE_COLUMNS if c in row):
             value = row[column]
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
                 raise ValueError(f"{source}: row {k} of 'table': field {column!r} must be a number, got {value!r}")
-    table = pd.DataFrame(records, columns=list(TABLE_COLUMNS))
+    table = pd.DataFrame(records, columns=list(TABLE_COLUMNS + ENSEMBLE_COLUMNS))
     if records:
-        table = table.astype({c: float for c in TABLE_COLUMNS[1:]})
+        table = table.astype({c: float for c in TABLE_COLUMNS[1:] + ENSEMBLE_COLUMNS})
         if table["n_seeds"].isna().any():
             raise ValueError(f"{source}: field 'n_seeds' must be a count, got null")
         table["n_seeds"] = table["n_seeds"].astype(int)
@@ -373,10 +408,13 @@ def _read_runs(folder: Path) -> pd.DataFrame:
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise ValueError(f"{source}: not a table of runs ({error})") from None
     fields = list(RunOutcome.__dataclass_fields__)
-    missing = [c for c in fields if c not in runs]
+    missing = [c for c in fields if c not in runs and c not in ENSEMBLE_SCORES]
     if missing:
         raise ValueError(f"{source}: missing column(s) {', '.join(missing)}")
-    for column in ("sparsity", "seed", "test_rmse", "seconds"):
+    for column in ENSEMBLE_SCORES:
+        if column not in runs:
+            runs[column] = math.nan
+    for column in ("sparsity", "seed", "test_rmse", "seconds", *ENSEMBLE_SCORES):
         try:
             runs[column] = pd.to_numeric(runs[column])
         except (ValueError, TypeError):

@@ -26,7 +26,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import yaml
 
@@ -70,6 +70,24 @@ DYNAMIC_KNN_FEATURES = ("fine",)
 _DYNAMIC_KINDS = {"blocks": _INT, "k": _INT, "edges": _STR, "jk": _STR, "knn_features": _STR,
                   "temporal_kernel": _INT, "init_length_km": _FLOAT, "init_channel_length_km": _FLOAT,
                   "dropout": _FLOAT}
+
+#: The ensemble variants, which read :class:`OTDiffusionConfig`; for every other variant ``ot_diffusion`` is left
+#: out of :meth:`RunConfig.key`.
+ENSEMBLE_VARIANTS = ("ot_diffusion", "ot_broadcast", "msgl_gaussian")
+#: Choices of the ``ot_diffusion`` and ``debias`` options (docs/probabilistic.md §2, §6).
+DEBIAS_METHODS = ("none", "linear", "quantile_mapping", "ot")
+DEBIAS_GROUPINGS = ("doy_features", "season")
+DEBIAS_MODES = ("barycentric", "sample")
+Population = Literal["matched", "all"]
+POPULATIONS: tuple[str, ...] = ("matched", "all")
+COARSE_SOURCES = ("model", "simulation")
+CONDITIONING = ("coarse", "static", "doy")
+SAMPLER_NAMES = ("heun", "euler_maruyama")
+_OT_DIFFUSION_KINDS = {"base_variant": _STR, "coarse_source": _STR, "members": _INT, "hidden": _INT, "blocks": _INT,
+                       "segment_pool": _BOOL, "pretrain_epochs": _INT, "finetune_epochs": _INT, "batch_days": _INT,
+                       "learning_rate": _FLOAT, "finetune_learning_rate": _FLOAT, "ema": _FLOAT,
+                       "unobserved_weight": _FLOAT, "sampler": _STR, "steps": _INT, "common_noise": _BOOL,
+                       "coarse_noise": _BOOL, "spread_inflation": _BOOL, "calibration_days": _INT}
 
 
 
@@ -142,6 +160,164 @@ class DynamicGraphConfig:
 
 
 @dataclass(frozen=True)
+class DebiasOptions:
+    """How Stage 1 of ``ot_diffusion`` debiases the coarse source (config key ``ot_diffusion.debias``;
+    docs/probabilistic.md §2).
+
+    Attributes:
+        method: ``none``, ``linear`` (paired per-season regression), ``quantile_mapping`` (per month) or
+            ``ot`` (entropic optimal transport).
+        grouping: ``ot`` only: ``doy_features`` (one map with day-of-year features) or ``season`` (4 maps).
+        eps: ``ot``: entropic regularisation ε on the median-normalised cost, > 0.
+        n_support: ``ot``: source and target points per group, >= 10.
+        lambda_doy, lambda_static: ``ot``: weights of the day-of-year and static features, >= 0.
+        mode: ``barycentric`` (the map) or ``sample`` (draw from the coupling, ``ot`` only).
+        source_population: ``matched`` (source on the target's segment-days) or ``all``.
+
+    Example:
+        >>> DebiasOptions(method="ot", eps=0.05).method
+        'ot'
+        >>> DebiasOptions.from_dict({"methd": "ot"})
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown debias key 'methd'; did you mean 'method'? Valid keys: method, grouping, ...
+
+    Raises ValueError for a value of the wrong kind or out of range.
+    """
+
+    method: str = "ot"
+    grouping: str = "doy_features"
+    eps: float = 0.05
+    n_support: int = 2000
+    lambda_doy: float = 3.0
+    lambda_static: float = 1.0
+    mode: str = "barycentric"
+    source_population: Population = "matched"
+
+    def __post_init__(self) -> None:
+        for name, choices in (("method", DEBIAS_METHODS), ("grouping", DEBIAS_GROUPINGS), ("mode", DEBIAS_MODES),
+                              ("source_population", POPULATIONS)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"debias.{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
+        for name in ("eps", "lambda_doy", "lambda_static"):
+            _check_kind(f"debias.{name}", getattr(self, name), _FLOAT, False)
+        if isinstance(self.n_support, bool) or not isinstance(self.n_support, int) or self.n_support < 10:
+            raise ValueError(f"debias.n_support must be an integer >= 10, got {self.n_support!r}")
+        if self.eps <= 0 or self.lambda_doy < 0 or self.lambda_static < 0:
+            raise ValueError(f"debias.eps must be > 0 and lambda_doy, lambda_static >= 0, got {self.eps}, "
+                             f"{self.lambda_doy}, {self.lambda_static}")
+        if self.mode == "sample" and self.method != "ot":
+            raise ValueError(f"debias.mode 'sample' needs method 'ot', got {self.method!r}")
+
+    @classmethod
+    def from_dict(cls, values: Any) -> DebiasOptions:
+        """Build from plain values. Raises ValueError for unknown keys (with a did-you-mean) or bad values."""
+        if isinstance(values, cls):
+            return values
+        if not isinstance(values, dict):
+            raise ValueError(f"debias must be a mapping of keys, got {values!r}")
+        check_keys(cls, values, "debias")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class OTDiffusionConfig:
+    """The ensemble variants (:data:`ENSEMBLE_VARIANTS`; config key ``ot_diffusion``; docs/probabilistic.md §6).
+
+    Attributes:
+        base_variant: the deterministic variant whose cached run (same basin, split, sparsity, masks, seed and
+            hold-out) gives the coarse source (``model`` mode) and the prior's training fields.
+        coarse_source: ``model`` (the base run's fine prediction aggregated by C', debiased on validation
+            observations) or ``simulation`` (PRMS-SNTemp, debiased on training observations).
+        debias: Stage 1 options (:class:`DebiasOptions`).
+        members: ensemble members M, >= 2.
+        hidden, blocks, segment_pool: the graph denoiser (:class:`~msgl_core.models.graph_denoiser.GraphDenoiser`).
+        conditioning: what the denoiser sees per reach-day, a subset of ``coarse`` (the debiased coarse value
+            broadcast, standardised), ``static`` (the reach statics and its length share of the segment) and
+            ``doy`` (sin/cos of the day of year); empty: the unconditional prior.
+        pretrain_epochs: passes over the training days of base-run residual fields, >= 1.
+        finetune_epochs: passes over the training days with kept fine observations, >= 0.
+        batch_days: days per denoiser step, >= 1.
+        learning_rate, finetune_learning_rate: Adam step sizes, > 0.
+        ema: decay of the exponential moving average of weights used for sampling, in [0, 1).
+        unobserved_weight: fine-tuning loss weight λ_u of unobserved reaches (anchored to the base run), >= 0.
+        sampler: ``heun`` (probability-flow ODE) or ``euler_maruyama`` (reverse SDE); steps: its steps, >= 1.
+        common_noise: a member starts from the same noise on every day.
+        coarse_noise: add N(0, σ_c(season)²) per member and segment-day, σ_c fitted on validation.
+        spread_inflation: choose the spread inflation γ on validation (else γ = 1).
+        calibration_days: the last days of the validation periods used for calibration, >= 1.
+
+    Raises ValueError on a value of the wrong type, out of range or not among the choices.
+    """
+
+    base_variant: str = "msgl"
+    coarse_source: str = "model"
+    debias: DebiasOptions = dataclasses.field(default_factory=DebiasOptions)
+    members: int = 16
+    hidden: int = 32
+    blocks: int = 3
+    segment_pool: bool = True
+    conditioning: tuple[str, ...] = CONDITIONING
+    pretrain_epochs: int = 25
+    finetune_epochs: int = 5
+    batch_days: int = 64
+    learning_rate: float = 1e-3
+    finetune_learning_rate: float = 1e-4
+    ema: float = 0.999
+    unobserved_weight: float = 0.1
+    sampler: str = "heun"
+    steps: int = 24
+    common_noise: bool = True
+    coarse_noise: bool = True
+    spread_inflation: bool = True
+    calibration_days: int = 365
+
+    def __post_init__(self) -> None:
+        for name, kind in _OT_DIFFUSION_KINDS.items():
+            _check_kind(f"ot_diffusion.{name}", getattr(self, name), kind, False)
+        for name, choices in (("coarse_source", COARSE_SOURCES), ("sampler", SAMPLER_NAMES)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"ot_diffusion.{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
+        if self.base_variant in ENSEMBLE_VARIANTS:
+            raise ValueError(f"ot_diffusion.base_variant must be a deterministic variant, not {self.base_variant}")
+        if not isinstance(self.debias, DebiasOptions):
+            raise ValueError(f"ot_diffusion.debias must be a DebiasOptions, got {type(self.debias).__name__}")
+        unknown = [c for c in self.conditioning if c not in CONDITIONING]
+        if unknown or len(set(self.conditioning)) != len(self.conditioning):
+            raise ValueError(f"ot_diffusion.conditioning must list distinct items of {', '.join(CONDITIONING)}, "
+                             f"got {list(self.conditioning)}")
+        for name, low in (("members", 2), ("hidden", 1), ("blocks", 1), ("pretrain_epochs", 1),
+                          ("finetune_epochs", 0), ("batch_days", 1), ("steps", 1), ("calibration_days", 1)):
+            if getattr(self, name) < low:
+                raise ValueError(f"ot_diffusion.{name} must be >= {low}, got {getattr(self, name)}")
+        for name in ("learning_rate", "finetune_learning_rate"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"ot_diffusion.{name} must be > 0, got {getattr(self, name)}")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"ot_diffusion.ema must be in [0, 1), got {self.ema}")
+        if self.unobserved_weight < 0:
+            raise ValueError(f"ot_diffusion.unobserved_weight must be >= 0, got {self.unobserved_weight}")
+
+    @classmethod
+    def from_dict(cls, values: Any) -> OTDiffusionConfig:
+        """Build from a mapping. Raises ValueError for a non-mapping, unknown keys or bad values."""
+        if isinstance(values, cls):
+            return values
+        if not isinstance(values, dict):
+            raise ValueError(f"ot_diffusion must be a mapping of its options, got {values!r}")
+        check_keys(cls, values, "ot_diffusion")
+        converted = dict(values)
+        if "debias" in converted:
+            converted["debias"] = DebiasOptions.from_dict(converted["debias"])
+        if "conditioning" in converted:
+            items = converted["conditioning"]
+            if not isinstance(items, list | tuple) or not all(isinstance(c, str) for c in items):
+                raise ValueError(f"ot_diffusion.conditioning must be a list of names, got {items!r}")
+            converted["conditioning"] = tuple(items)
+        return cls(**converted)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything that defines a training run.
 
@@ -171,6 +347,8 @@ class RunConfig:
         train_periods, val_periods, test_periods: inclusive ISO date ranges (``YYYY-MM-DD``).
         dynamic_graph: options of the dynamic graph blocks (:class:`DynamicGraphConfig`); part of the run's
             identity only for the variants in :data:`DYNAMIC_GRAPH_VARIANTS`.
+        ot_diffusion: options of the probabilistic variant (:class:`OTDiffusionConfig`); part of the run's
+            identity only for :data:`ENSEMBLE_VARIANTS`.
 
     Raises ValueError on a value of the wrong type or out of range (see :meth:`validate`).
     """
@@ -198,6 +376,7 @@ class RunConfig:
     val_periods: tuple[Period, ...] = VAL_PERIODS
     test_periods: tuple[Period, ...] = TEST_PERIODS
     dynamic_graph: DynamicGraphConfig = dataclasses.field(default_factory=DynamicGraphConfig)
+    ot_diffusion: OTDiffusionConfig = dataclasses.field(default_factory=OTDiffusionConfig)
     #: Fields that do not change results and are left out of :meth:`key`.
     RUNTIME_ONLY: ClassVar[tuple[str, ...]] = ("device", "threads")
     #: Fields added after runs were cached: left out of :meth:`key` at their default, so older runs keep their key.
@@ -243,6 +422,8 @@ class RunConfig:
             raise ValueError(f"buffer_segments must not repeat holdout_segments, got {overlap} in both")
         if not isinstance(self.dynamic_graph, DynamicGraphConfig):
             raise ValueError(f"dynamic_graph must be a DynamicGraphConfig, got {type(self.dynamic_graph).__name__}")
+        if not isinstance(self.ot_diffusion, OTDiffusionConfig):
+            raise ValueError(f"ot_diffusion must be an OTDiffusionConfig, got {type(self.ot_diffusion).__name__}")
         for name in ("train_periods", "val_periods", "test_periods"):
             periods = getattr(self, name)
             if not periods:
@@ -267,6 +448,8 @@ class RunConfig:
                 converted[name] = _segments(name, converted[name])
         if "dynamic_graph" in converted:
             converted["dynamic_graph"] = DynamicGraphConfig.from_dict(converted["dynamic_graph"])
+        if "ot_diffusion" in converted:
+            converted["ot_diffusion"] = OTDiffusionConfig.from_dict(converted["ot_diffusion"])
         if isinstance(converted.get("basin"), int) and not isinstance(converted["basin"], bool):
             converted["basin"] = str(converted["basin"])  # YAML reads an outlet seg_id_nat as a number
         if isinstance(converted.get("basin"), str):
@@ -324,7 +507,8 @@ class RunConfig:
         """16-hex-digit hash of the result-defining fields, :data:`RUN_FORMAT` and the dataset fingerprint."""
         identity = {k: v for k, v in self.to_dict().items() if k not in self.RUNTIME_ONLY
                     and not (k in self.KEYED_WHEN_SET and getattr(self, k) == getattr(RunConfig, k))
-                    and not (k == "dynamic_graph" and self.variant not in DYNAMIC_GRAPH_VARIANTS)}
+                    and not (k == "dynamic_graph" and self.variant not in DYNAMIC_GRAPH_VARIANTS)
+                    and not (k == "ot_diffusion" and self.variant not in ENSEMBLE_VARIANTS)}
         text = json.dumps({"config": identity, "data": data_fingerprint, "run_format": RUN_FORMAT}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -30,9 +30,14 @@ Predictor = Callable[[Any, Batch], Tensor]
 Selection = Literal["fine", "coarse", "last"]
 #: The families variants are grouped in (``msgl variants``, the dashboard's variant list), in display order:
 #: the multi-scale models this product is about, single-scale graph models trained on fine observations
-#: only, and the downscaling baselines that move coarse-scale knowledge to the fine graph without MSGL.
-FAMILIES = ("multi-scale", "fine-only graph baselines", "downscaling baselines")
-Family = Literal["multi-scale", "fine-only graph baselines", "downscaling baselines"]
+#: only, the downscaling baselines that move coarse-scale knowledge to the fine graph without MSGL, and
+#: probabilistic downscaling (ensembles on top of a deterministic base run).
+FAMILIES = ("multi-scale", "fine-only graph baselines", "downscaling baselines", "probabilistic downscaling")
+#: Ensemble kinds: OT-debiased coarse level with a diffusion prior within segments, the same coarse level
+#: broadcast to the reaches (no diffusion), or the base run plus seasonal Gaussian noise.
+ENSEMBLES = ("diffusion", "broadcast", "gaussian_noise")
+Ensemble = Literal["diffusion", "broadcast", "gaussian_noise"]
+Family = Literal["multi-scale", "fine-only graph baselines", "downscaling baselines", "probabilistic downscaling"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,9 @@ class Variant:
             with a fresh optimiser. The last stage's choice is the run's model.
         predict_fine: ``(model, batch) -> (reaches, time)`` standardised fine prediction.
         predict_coarse: ``(model, batch) -> (segments, time)`` standardised, or None.
+        ensemble: for an ensemble variant, which members it draws (:data:`ENSEMBLES`): it trains on top of a
+            cached deterministic base run (:mod:`msgl_core.ensemble_runs`) instead of through the loop, has no
+            stages, and its ``build`` and ``predict_fine`` raise. None for a deterministic variant.
     """
 
     name: str
@@ -78,11 +86,19 @@ class Variant:
     stages: tuple[Stage, ...]
     predict_fine: Predictor
     predict_coarse: Predictor | None = None
+    ensemble: Ensemble | None = None
+
+    @property
+    def probabilistic(self) -> bool:
+        """Whether the variant is an ensemble (see ``ensemble``)."""
+        return self.ensemble is not None
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
             raise ValueError(f"variant {self.name!r}: family {self.family!r} is not one of {', '.join(FAMILIES)}")
-        if not self.stages:
+        if self.probabilistic and self.stages:
+            raise ValueError(f"variant {self.name!r} is probabilistic: it trains through its own flow, not stages")
+        if not self.stages and not self.probabilistic:
             raise ValueError(f"variant {self.name!r} needs at least one training stage")
         if any(s.select == "coarse" for s in self.stages) and self.predict_coarse is None:
             raise ValueError(f"variant {self.name!r} selects on coarse validation but has no predict_coarse")

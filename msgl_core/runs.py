@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -39,12 +40,17 @@ from msgl_core.registry import Variant, get_variant
 from msgl_core.train.loop import Callback, EpochReport, StopCheck, TrainingDiverged, fit
 from msgl_core.train.runtime import resolve_device, set_threads
 
+if TYPE_CHECKING:
+    from msgl_core.diffusion.flow import PriorEpoch
+
 log = logging.getLogger(__name__)
 
 RUNS_DIR_ENV = "MSGL_RUNS_DIR"
 CONFIG, CHECKPOINT, HISTORY, PREDICTIONS, METRICS = (
     "config.yaml", "model.pt", "history.csv", "predictions.nc", "metrics.json")
 LOCK = ".lock"
+#: The extra files of a probabilistic run folder (:mod:`msgl_core.ensemble_runs`).
+ENSEMBLE_FILES = "debias.npz, denoiser.pt, calibration.json, members.nc"
 
 
 @dataclass(frozen=True)
@@ -233,6 +239,8 @@ def train_or_load(cfg: RunConfig, data: MultiscaleData | None = None, runs_dir: 
             _write_text(path / HISTORY, pd.DataFrame([vars(r) for r in history]).to_csv(index=False))
             return callback(report) if callback is not None else None
 
+        if variant.probabilistic:
+            return _train_probabilistic(cfg, data, prepared, path, device, runs_dir, on_epoch, progress, stop, start)
         result = fit(cfg, prepared, variant, device, on_epoch, path / CHECKPOINT, progress, stop)
         if result.cancelled:
             done = result.history[-1].epoch if result.history else 0
@@ -247,6 +255,35 @@ def train_or_load(cfg: RunConfig, data: MultiscaleData | None = None, runs_dir: 
         metrics = evaluate(predictions, cfg, data.coarse["water_temp_obs"]).with_training(TrainingSummary(
             result.best_epoch, len(result.history), round(time.perf_counter() - start, 1), str(device)))
         _write_text(path / METRICS, metrics.to_json())
+    return load_run(path)
+
+
+def _train_probabilistic(cfg: RunConfig, data: MultiscaleData, prepared: PreparedData, path: Path, device: torch.device,
+                         runs_dir: str | Path | None, on_epoch: Callback, progress: bool, stop: StopCheck | None,
+                         start: float) -> Run:
+    """The ensemble flow of :mod:`msgl_core.ensemble_runs` in the locked folder ``path``: the base run trains (or
+    loads) in the same runs folder; every prior epoch is reported as an :class:`EpochReport` (no validation RMSE)."""
+    from msgl_core.ensemble_runs import train_ensemble
+
+    options = cfg.ot_diffusion
+    total = options.pretrain_epochs + options.finetune_epochs
+
+    def base_run(base_cfg: RunConfig) -> Run:
+        return train_or_load(base_cfg, data, runs_dir, progress=progress, stop=stop)
+
+    def prior_epoch(epoch: PriorEpoch) -> bool | None:
+        if stop is not None and stop():
+            return False
+        done = epoch.epoch + (options.pretrain_epochs if epoch.stage == "finetune" else 0)
+        return on_epoch(EpochReport(done, total, epoch.stage, epoch.loss, math.nan, True, epoch.seconds))
+
+    predictions, metrics = train_ensemble(cfg, data, prepared, path, device, base_run, prior_epoch)
+    if not np.isfinite(predictions["prediction"].values[predictions["n_members"].values > 0]).all():
+        raise TrainingDiverged(f"{path}: the ensemble holds non-finite temperatures; the run is not cached")
+    _write_netcdf(predictions, path / PREDICTIONS)
+    done = len(pd.read_csv(path / HISTORY)) if (path / HISTORY).is_file() else 0
+    metrics = metrics.with_training(TrainingSummary(done, done, round(time.perf_counter() - start, 1), str(device)))
+    _write_text(path / METRICS, metrics.to_json())
     return load_run(path)
 
 
@@ -280,6 +317,9 @@ def load_model(run: Run, data: MultiscaleData) -> tuple[Variant, torch.nn.Module
     Raises ValueError if the checkpoint is missing, unreadable or does not fit the run's config.
     """
     variant = get_variant(run.config.variant)
+    if variant.probabilistic:
+        raise ValueError(f"{run.path.name} is a probabilistic run: it holds an ensemble ({ENSEMBLE_FILES}), "
+                         "not one network; `msgl predict` writes its stored ensemble summary")
     prepared = prepare(data, run.config)
     model = variant.build(prepared, run.config)
     checkpoint = run.path / CHECKPOINT
@@ -315,13 +355,29 @@ def check_output_file(out: str | Path, suffix: str = ".nc") -> Path:
     return out
 
 
-def write_predictions(run: Run, data: MultiscaleData, out: str | Path, device: str = "auto") -> Path:
+def write_predictions(run: Run, data: MultiscaleData, out: str | Path, device: str = "auto",
+                      members: bool = False) -> Path:
     """Predict the whole record for every reach of the run's domain and write NetCDF to ``out``.
 
-    Raises ValueError for a bad ``out`` (see :func:`check_output_file`) or checkpoint, before predicting;
-    OSError if the file cannot be written.
+    A probabilistic run is not sampled again: its stored ensemble summary is written (see
+    :mod:`msgl_core.ensemble_runs`) and, with ``members``, its (member, time, reach) ensemble on the sampled days
+    beside it as ``<out stem>_members.nc``.
+
+    Raises ValueError for a bad ``out`` (see :func:`check_output_file`) or checkpoint, before predicting, and for
+    ``members`` on a deterministic run; OSError if the file cannot be written.
     """
     out = check_output_file(out)
+    if get_variant(run.config.variant).probabilistic:
+        from msgl_core.ensemble_runs import read_members
+
+        if members:
+            ensemble = read_members(run.path).to_dataset()
+            write_atomic(out.with_name(f"{out.stem}_members.nc"),
+                         lambda tmp: netcdf.write(ensemble, tmp, netcdf_encoding(ensemble)))
+        _write_netcdf(run.predictions(), out)
+        return out
+    if members:
+        raise ValueError(f"--members: {run.path.name} is a deterministic run ({run.config.variant}); it has no members")
     target = resolve_device(device)
     variant, model, prepared = load_model(run, data)
     predictions = predict_record(model.to(target), variant, prepared, run.config.window, target)

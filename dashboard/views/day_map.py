@@ -2,7 +2,8 @@
 
 Each map's title says what it shows, for which run (variant, basin, ρ, seed) and day. Temperatures are coloured on
 a scale chosen in :attr:`AppState.color_scale`: the day's own range, the calendar month's range over the record,
-the whole record's range, or the anomaly from each reach's day-of-year climatology (diverging, ±5 °C).
+the whole record's range, or the anomaly from each reach's day-of-year climatology (diverging, ±5 °C); for an ensemble
+run also by the members' probability of exceeding 20 or 25 °C (the exceedance map; dots: whether the observation did).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import param
 from dashboard.design import CHOICE_BUTTONS
 from dashboard.geometry import PIECE_COLUMNS, Bounds
 from dashboard.results import RunResults, percentile_range
+from dashboard.state import EXCEEDANCE_SCALES
 from dashboard.views import maps
 from dashboard.views.tab_view import TabView
 from msgl_core import PARENT_SEGMENT, SPLIT_NAMES
@@ -31,11 +33,16 @@ STEPS = {"1 day": 1, "1 week": 7, "1 month": 30, "1 year": 365}
 #: Buttons of the colour scales (:attr:`AppState.color_scale`).
 SCALE_OPTIONS = {"Day's range": "day", "Month's range": "season", "Record's range": "record",
                  "Anomaly": "anomaly"}
+#: The extra buttons of an ensemble run: reaches coloured by the members' probability of exceeding a threshold.
+EXCEEDANCE_OPTIONS = {"P(T > 20 °C)": "exceed20", "P(T > 25 °C)": "exceed25"}
+EXCEEDANCE_CMAP = "OrRd"
 #: Colour-bar label of each colour scale.
 SCALE_LABELS = {"day": "water temperature (°C), range of this day",
                 "season": "water temperature (°C), range of this calendar month over the record",
                 "record": "water temperature (°C), range of the whole record",
-                "anomaly": "temperature − reach's day-of-year climatology (°C)"}
+                "anomaly": "temperature − reach's day-of-year climatology (°C)",
+                **{scale: f"probability that water temperature exceeds {threshold:g} °C (ensemble)"
+                   for scale, threshold in EXCEEDANCE_SCALES.items()}}
 
 
 class DayMap(TabView):
@@ -125,6 +132,10 @@ class DayMap(TabView):
         else:
             self._slider.param.update(start=results.time[0].date(), end=results.time[-1].date(), disabled=False,
                                       value=pd.Timestamp(self.state.date or results.time[0]).date())
+        ensemble = results is not None and results.is_ensemble
+        if not ensemble and self.state.color_scale in EXCEEDANCE_SCALES:
+            self.state.color_scale = "day"  # before the buttons lose it, which would set None
+        self._scale.options = {**SCALE_OPTIONS, **(EXCEEDANCE_OPTIONS if ensemble else {})}
         self._date_changed()
         self.refresh()
 
@@ -168,18 +179,25 @@ class DayMap(TabView):
         results = self.state.results
         assert results is not None
         date = date if date is not None else results.time[0]
-        key = (id(results), str(date), self.state.color_scale)
+        key = (id(results), str(date), self._scale_name())
         if self._memo.get("key") != key:
             day = results.day(date)
-            if self.state.color_scale == "anomaly":
+            if self._scale_name() == "anomaly":
                 day = day.join(results.day_anomaly(date).add_suffix("_anomaly"))
+            if self._scale_name() in EXCEEDANCE_SCALES and "p_exceed_20" in day:
+                threshold = EXCEEDANCE_SCALES[self._scale_name()]
+                day = day.assign(prediction_exceed=day[f"p_exceed_{threshold:g}"],
+                                 observed_exceed=np.where(day["observed"].isna(), np.nan,
+                                                          (day["observed"] > threshold).astype(float)))
             self._memo = {"key": key, "day": day, "points": self._observed_points(results, day, date),
                           "clim": self._temperature_clim(results, day, date)}
         return results, self._memo["day"]
 
     def _temperature_clim(self, results: RunResults, day: pd.DataFrame, date: object) -> tuple[float, float]:
         """Colour range (°C) of the day's temperatures, or of their anomaly, on the chosen colour scale."""
-        scale = self.state.color_scale
+        scale = self._scale_name()
+        if scale in EXCEEDANCE_SCALES:
+            return 0.0, 1.0
         if scale == "anomaly":
             return -maps.DIFFERENCE_LIMIT, maps.DIFFERENCE_LIMIT
         if scale == "season":
@@ -187,6 +205,12 @@ class DayMap(TabView):
         if scale == "day":
             return percentile_range(day["prediction"].to_numpy())
         return results.clim
+
+    def _scale_name(self) -> str:
+        """The colour scale in use: :attr:`AppState.color_scale`, except an exceedance scale on a deterministic run
+        (e.g. from a shared link), which shows the day's range."""
+        scale, results = self.state.color_scale, self.state.results
+        return "day" if scale in EXCEEDANCE_SCALES and (results is None or not results.is_ensemble) else scale
 
     def _title(self, results: RunResults, what: str, date: object) -> str:
         return maps.wrap_title(maps.run_title(results.run, what, date), self._title_width)
@@ -210,22 +234,31 @@ class DayMap(TabView):
 
     def _colors(self) -> tuple[str, str]:
         """Colour map and the suffix of the coloured columns (``prediction``/``observed`` + suffix) of the scale."""
-        if self.state.color_scale == "anomaly":
+        if self._scale_name() == "anomaly":
             return maps.DIFFERENCE_CMAP, "_anomaly"
+        if self._scale_name() in EXCEEDANCE_SCALES:
+            return EXCEEDANCE_CMAP, "_exceed"
         return maps.TEMPERATURE_CMAP, ""
 
     def _prediction_layer(self, date: object) -> hv.Segments:
         results, day = self._day(date)
         cmap, suffix = self._colors()
         shown = dict.fromkeys(["prediction", f"prediction{suffix}"])
-        pieces = self._pieces.assign(**{c: day[c].to_numpy()[self._reach_index] for c in shown})
         hover = "reach <b>@reach</b> · predicted @prediction{0.0} °C"
-        if suffix:
+        what = "Predicted (lines), observed (dots)"
+        if suffix == "_anomaly":
             hover += ", @prediction_anomaly{+0.0} °C from its climatology"
-        what = "Predicted anomaly (lines), observed (dots)" if suffix else "Predicted (lines), observed (dots)"
+            what = "Predicted anomaly (lines), observed (dots)"
+        elif suffix == "_exceed":
+            threshold = EXCEEDANCE_SCALES[self._scale_name()]
+            shown.update(dict.fromkeys(["prediction_q05", "prediction_q95"]))
+            hover = (f"reach <b>@reach</b> · P(T > {threshold:g} °C) @prediction_exceed{{0.00}} · ensemble mean "
+                     "@prediction{0.0} °C, 90 % interval @prediction_q05{0.0}–@prediction_q95{0.0} °C")
+            what = f"P(T > {threshold:g} °C) from the members (lines), observed above it: 1, below: 0 (dots)"
+        pieces = self._pieces.assign(**{c: day[c].to_numpy()[self._reach_index] for c in shown})
         return maps.segments(pieces, [*shown, "reach", PARENT_SEGMENT]).opts(
             color=f"prediction{suffix}", cmap=cmap, clim=self._memo["clim"], line_width=3, colorbar=True,
-            clabel=SCALE_LABELS[self.state.color_scale], clipping_colors={"NaN": maps.NAN_COLOR}, tools=["hover"],
+            clabel=SCALE_LABELS[self._scale_name()], clipping_colors={"NaN": maps.NAN_COLOR}, tools=["hover"],
             hover_tooltips=maps.one_line(hover), title=self._title(results, what, date))
 
     def _observed_layer(self, date: object) -> hv.Points:
@@ -234,7 +267,7 @@ class DayMap(TabView):
         shown = dict.fromkeys(["observed", f"observed{suffix}"])
         tooltips = [("reach", "@reach"), ("observed", "@observed{0.0} °C"), ("predicted", "@prediction{0.0} °C"),
                     ("observation", "@status")]
-        if suffix:
+        if suffix == "_anomaly":
             tooltips.insert(2, ("observed − climatology", "@observed_anomaly{+0.0} °C"))
         return maps.points(self._points(date), [*shown, "prediction", "reach", "status"]).opts(
             color=f"observed{suffix}", cmap=cmap, clim=self._memo["clim"], size=11, line_color="black",

@@ -159,7 +159,13 @@ class ReachDetail(Viewer):
         held_out = reach is not None and reach in results.reaches and results.is_held_out(reach)
         classes = observation_class(series, held_out)
         layers: list[hv.Element] = list(self._spans)
-        layers.append(hv.Curve((series.index, series["prediction"]), "date", TEMPERATURE, label="predicted").opts(
+        if results.is_ensemble and "prediction_q05" in series:
+            for low, high, label, alpha in (("prediction_q05", "prediction_q95", "5–95 % of members", 0.25),
+                                            ("prediction_q25", "prediction_q75", "25–75 % of members", 0.45)):
+                layers.append(hv.Area((series.index, series[low], series[high]), "date", [TEMPERATURE, "upper"],
+                                      label=label).opts(color="#3b7dd8", alpha=alpha, line_width=0))
+        label = "ensemble mean" if results.is_ensemble else "predicted"
+        layers.append(hv.Curve((series.index, series["prediction"]), "date", TEMPERATURE, label=label).opts(
             color="#444444", line_width=1.3, tools=["hover"]))
         for key, (label, color, marker) in OBS_CLASSES.items():
             days = classes.index[classes == key]

@@ -99,6 +99,7 @@ class PreparedData:
         river_fine: typed edges between directly flow-connected reaches, with channel lengths in km
             (:func:`msgl_core.graph.river_edges`; the dynamic-graph variants).
         positions_fine: (reaches, 2) float32 Tensor, reach midpoints in km, EPSG:5070 x and y.
+        reach_length_m: (reaches,) reach lengths, m (the weights of the coarsening operator C').
     """
 
     segment_ids: np.ndarray
@@ -122,6 +123,7 @@ class PreparedData:
     holdout_reaches: np.ndarray
     river_fine: RiverEdges
     positions_fine: Tensor
+    reach_length_m: np.ndarray
     split_days: dict[str, np.ndarray] = field(repr=False)
 
     @property
@@ -188,7 +190,8 @@ def prepare(data: MultiscaleData, cfg: RunConfig) -> PreparedData:
         sim_coarse=coarse[SIM].values.astype(np.float64), target_scalers=target_scalers,
         windows={name: windows(time, getattr(cfg, f"{name}_periods"), cfg.window) for name in SPLITS},
         holdout_reaches=holdout_reaches, river_fine=river_fine,
-        positions_fine=torch.as_tensor(net.reach_midpoints_km(), dtype=torch.float32), split_days=days,
+        positions_fine=torch.as_tensor(net.reach_midpoints_km(), dtype=torch.float32),
+        reach_length_m=net.reaches["length_m"].to_numpy(dtype=np.float64), split_days=days,
     )
 
 

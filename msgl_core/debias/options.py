@@ -1,88 +1,24 @@
-"""The ``debias`` options, fitting a map by name, and saving/loading it as plain arrays.
-
-Example:
-    >>> DebiasOptions(method="ot", eps=0.05).method
-    'ot'
-    >>> DebiasOptions.from_dict({"methd": "ot"})
-    Traceback (most recent call last):
-    ...
-    ValueError: unknown debias key 'methd'; did you mean 'method'? Valid keys: method, grouping, ...
-"""
+"""Fitting a debiasing map by name (:class:`~msgl_core.config.DebiasOptions`, which lives in the light config
+module so that loading a config never imports POT), and saving/loading it as plain arrays."""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from msgl_core.config import check_keys
+from msgl_core.config import DebiasOptions
 from msgl_core.debias.base import Debiaser, IdentityDebiaser
 from msgl_core.debias.entropic_ot import OTDebiaser
 from msgl_core.debias.linear import LinearDebiaser
 from msgl_core.debias.quantile_mapping import QuantileMappingDebiaser
-from msgl_core.debias.scope import POPULATIONS, FitScope, Population, fit_samples
+from msgl_core.debias.scope import FitScope, fit_samples
 
 #: ``debias.method`` → map class.
 DEBIASERS: dict[str, type[Debiaser]] = {c.method: c for c in (IdentityDebiaser, LinearDebiaser,
                                                              QuantileMappingDebiaser, OTDebiaser)}
-GROUPINGS = ("doy_features", "season")
-MODES = ("barycentric", "sample")
-
-
-@dataclass(frozen=True)
-class DebiasOptions:
-    """How Stage 1 debiases the coarse source.
-
-    Attributes:
-        method: ``none``, ``linear`` (paired per-season regression), ``quantile_mapping`` (per month) or
-            ``ot`` (entropic optimal transport).
-        grouping: ``ot`` only: ``doy_features`` (one map with day-of-year features) or ``season`` (4 maps).
-        eps: ``ot``: entropic regularisation ε on the median-normalised cost, > 0.
-        n_support: ``ot``: source and target points per group, >= 10.
-        lambda_doy, lambda_static: ``ot``: weights of the day-of-year and static features, >= 0.
-        mode: ``barycentric`` (the map) or ``sample`` (draw from the coupling, ``ot`` only).
-        source_population: ``matched`` (source on the target's segment-days) or ``all``.
-
-    Raises ValueError for a value of the wrong kind or out of range.
-    """
-
-    method: str = "ot"
-    grouping: str = "doy_features"
-    eps: float = 0.05
-    n_support: int = 2000
-    lambda_doy: float = 3.0
-    lambda_static: float = 1.0
-    mode: str = "barycentric"
-    source_population: Population = "matched"
-
-    def __post_init__(self) -> None:
-        for name, choices in (("method", tuple(DEBIASERS)), ("grouping", GROUPINGS), ("mode", MODES),
-                              ("source_population", POPULATIONS)):
-            if getattr(self, name) not in choices:
-                raise ValueError(f"debias.{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
-        for name in ("eps", "lambda_doy", "lambda_static"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise ValueError(f"debias.{name} must be a number, got {value!r}")
-        if isinstance(self.n_support, bool) or not isinstance(self.n_support, int) or self.n_support < 10:
-            raise ValueError(f"debias.n_support must be an integer >= 10, got {self.n_support!r}")
-        if self.eps <= 0 or self.lambda_doy < 0 or self.lambda_static < 0:
-            raise ValueError(f"debias.eps must be > 0 and lambda_doy, lambda_static >= 0, got {self.eps}, "
-                             f"{self.lambda_doy}, {self.lambda_static}")
-        if self.mode == "sample" and self.method != "ot":
-            raise ValueError(f"debias.mode 'sample' needs method 'ot', got {self.method!r}")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> DebiasOptions:
-        """Build from plain values. Raises ValueError for unknown keys (with a did-you-mean) or bad values."""
-        if not isinstance(values, dict):
-            raise ValueError(f"debias must be a mapping of keys, got {values!r}")
-        check_keys(cls, values, "debias")
-        return cls(**values)
 
 
 def fit_debiaser(options: DebiasOptions, source: xr.DataArray, target: xr.DataArray, scope: FitScope,
@@ -112,7 +48,8 @@ def fit_debiaser(options: DebiasOptions, source: xr.DataArray, target: xr.DataAr
 def save_debiaser(debiaser: Debiaser, path: str | Path) -> None:
     """Write ``debiaser`` to ``path`` (``.npz``: plain arrays, no pickle)."""
     arrays: dict[str, Any] = {"method": np.array(debiaser.method), **debiaser.state()}
-    np.savez(path, **arrays)
+    with open(path, "wb") as handle:  # a handle, so that numpy does not append ".npz" to a temporary name
+        np.savez(handle, **arrays)
 
 
 def load_debiaser(path: str | Path) -> Debiaser:

@@ -19,21 +19,14 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from msgl_core.config import Period
+from msgl_core.config import POPULATIONS, Period, Population
 from msgl_core.data.splits import period_mask
 from msgl_core.dims import SEGMENT, TIME
-
-#: Which source values a map is fitted on: those on the same segment-days as the target observations
-#: (``matched``, the default: the gauged population) or every finite source value of the fit period on
-#: the allowed segments (``all``).
-Population = Literal["matched", "all"]
-POPULATIONS: tuple[str, ...] = ("matched", "all")
 
 
 @dataclass(frozen=True)
@@ -116,7 +109,9 @@ def fit_samples(source: xr.DataArray, target: xr.DataArray, scope: FitScope,
         source: (time, segment) biased coarse temperature, °C (NaN: none, e.g. PRMS no-flow days).
         target: (time, segment) observed coarse temperature, °C, on the same coordinates.
         scope: the fit period and exclusions (see :func:`check_scope`).
-        population: see :data:`Population`.
+        population: which source values a map is fitted on: those on the same segment-days as the target
+            observations (``matched``, the default: the gauged population) or every finite source value of the
+            fit period on the allowed segments (``all``).
 
     Raises ValueError from :func:`check_scope`, for coordinates that differ, an unknown population, or
     when no finite pair remains.

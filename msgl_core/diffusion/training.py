@@ -32,6 +32,10 @@ class DenoiserBatch:
     weight: Tensor
     cond: Tensor
 
+    def to(self, device: torch.device) -> DenoiserBatch:
+        """The same batch on ``device``."""
+        return DenoiserBatch(self.target.to(device), self.weight.to(device), self.cond.to(device))
+
 
 def masked_denoising_loss(schedule: VPSchedule, network: Network, batch: DenoiserBatch, sigma: Tensor,
                           noise: Tensor) -> Tensor:

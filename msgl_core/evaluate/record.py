@@ -138,6 +138,10 @@ class TrainingSummary:
     device: str
 
 
+#: The overall ensemble scores ``msgl compare`` tabulates (fields of :class:`ProbabilisticScores`).
+ENSEMBLE_SCORES = ("crps", "crpss", "ssr", "coverage_90", "brier_20", "brier_25")
+
+
 @dataclass(frozen=True)
 class RunMetrics:
     """A run's results (``metrics.json``).
@@ -163,6 +167,14 @@ class RunMetrics:
     def test_rmse(self) -> float:
         """Overall fine-scale test RMSE of the gauged reaches, °C."""
         return self.fine.overall.rmse
+
+    def ensemble_scores(self) -> dict[str, float]:
+        """Overall gauged test scores of :data:`ENSEMBLE_SCORES` (docs/probabilistic.md §5): an ensemble's own,
+        or for a deterministic run its CRPS, which is its MAE (°C), and NaN for the others."""
+        if self.probabilistic is not None:
+            scores = vars(self.probabilistic.fine.overall)
+            return {name: float(scores[name]) for name in ENSEMBLE_SCORES}
+        return {name: float(self.fine.overall.mae) if name == "crps" else math.nan for name in ENSEMBLE_SCORES}
 
     def sections(self) -> dict[str, Scores]:
         """Overall scores by section name (``fine``, ``holdout``, ``coarse``), those present only."""

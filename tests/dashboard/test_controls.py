@@ -16,7 +16,8 @@ from msgl_core import RunConfig, variant_names
 def test_variants_are_grouped_with_friendly_names_and_the_registry_key(resources: Resources, base_config: RunConfig,
                                                                         tmp_path: Path) -> None:
     groups = variant_groups()
-    assert list(groups) == ["multi-scale", "fine-only graph baselines", "downscaling baselines"]
+    assert list(groups) == ["multi-scale", "fine-only graph baselines", "downscaling baselines",
+                            "probabilistic downscaling"]
     assert groups["multi-scale"]["MSGL (multi-scale graph learning) (msgl)"] == "msgl"
     assert sorted(key for group in groups.values() for key in group.values()) == variant_names()
     controls = RunControls(state=AppState(resources, base_config, tmp_path))

@@ -12,9 +12,10 @@ from bokeh.models import ColorBar, GlyphRenderer, Model, Plot
 
 from dashboard.resources import Resources
 from dashboard.results import percentile_range
-from dashboard.state import COLOR_SCALES, AppState
-from dashboard.views.day_map import SCALE_LABELS, DayMap
-from msgl_core import TIME, RunConfig, anomaly, climatology, list_runs
+from dashboard.state import COLOR_SCALES, EXCEEDANCE_SCALES, AppState
+from dashboard.views.day_map import EXCEEDANCE_OPTIONS, SCALE_LABELS, SCALE_OPTIONS, DayMap
+from msgl_core import TIME, RunConfig, anomaly, climatology, list_runs, train_or_load
+from msgl_core.data import MultiscaleData
 
 
 def _loaded(resources: Resources, base_config: RunConfig, runs_dir: Path, sparsity: float = 1.0
@@ -59,7 +60,7 @@ def test_titles_say_what_where_and_when_and_follow_the_day_and_the_run(resources
     assert all("ρ 50 %" in title and f"{state.date:%a %d %b %Y}" in title for title in _titles(root))
 
 
-@pytest.mark.parametrize("scale", COLOR_SCALES)
+@pytest.mark.parametrize("scale", [s for s in COLOR_SCALES if s not in EXCEEDANCE_SCALES])
 def test_colour_scales_give_their_range(resources: Resources, base_config: RunConfig, runs_dir: Path,
                                         scale: str) -> None:
     state, day_map, root = _loaded(resources, base_config, runs_dir)
@@ -97,3 +98,34 @@ def test_play_becomes_pause_while_playing(resources: Resources, base_config: Run
     assert day_map._play.label == "Pause"
     day_map._play.value = False
     assert day_map._play.label == "Play"
+
+
+@pytest.fixture(scope="module")
+def ensemble_runs(dash_data: MultiscaleData, base_config: RunConfig, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run cache with a tiny ot_diffusion run (and its msgl base run)."""
+    folder = tmp_path_factory.mktemp("ensemble_runs")
+    train_or_load(base_config.with_overrides(variant="ot_diffusion", ot_diffusion={
+        "members": 4, "steps": 4, "pretrain_epochs": 1, "finetune_epochs": 1, "batch_days": 8,
+        "debias": {"n_support": 50}}), dash_data, runs_dir=folder, progress=False)
+    return folder
+
+
+def test_an_ensemble_run_maps_exceedance_probabilities(resources: Resources, base_config: RunConfig,
+                                                       ensemble_runs: Path, runs_dir: Path) -> None:
+    state = AppState(resources, base_config, ensemble_runs)
+    day_map = DayMap(state=state)
+    run = next(r for r in list_runs(ensemble_runs).runs if r.config.variant == "ot_diffusion")
+    state.load(run.path)
+    assert day_map._scale.options == {**SCALE_OPTIONS, **EXCEEDANCE_OPTIONS}
+    root = pn.panel(day_map).get_root(Document())
+    state.color_scale = "exceed20"
+    mapper = _colorbar(root, SCALE_LABELS["exceed20"]).color_mapper
+    assert (mapper.low, mapper.high) == (0.0, 1.0)
+    source = _prediction_source(root)
+    results = state.results
+    k = results.day_index(state.date)
+    expected = results.predictions["p_exceed_20"].values[k, results.reaches.get_indexer(source["reach"])]
+    np.testing.assert_allclose(source["prediction_exceed"], expected)
+    assert "P(T > 20 °C)" in _titles(root)[0]
+    state.load(_run_path(runs_dir, 1.0))  # a deterministic run: no exceedance buttons, back to the day's range
+    assert day_map._scale.options == SCALE_OPTIONS and state.color_scale == "day"
