@@ -71,6 +71,16 @@ def tiny_run(runs_dir: Path, dash_data: MultiscaleData, base_config: RunConfig) 
     return train_or_load(base_config.with_overrides(variant="rgcn_fine"), dash_data, runs_dir=runs_dir, progress=False)
 
 
+@pytest.fixture(scope="session")
+def ensemble_runs(dash_data: MultiscaleData, base_config: RunConfig, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run cache with a tiny ot_diffusion run (and its msgl base run)."""
+    folder = tmp_path_factory.mktemp("ensemble_runs")
+    train_or_load(base_config.with_overrides(variant="ot_diffusion", ot_diffusion={
+        "members": 4, "steps": 4, "pretrain_epochs": 1, "finetune_epochs": 1, "batch_days": 8,
+        "debias": {"n_support": 50}}), dash_data, runs_dir=folder, progress=False)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def served_runs(runs_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the tiny run cache that the served app may add runs to."""

@@ -14,8 +14,7 @@ from dashboard.resources import Resources
 from dashboard.results import percentile_range
 from dashboard.state import COLOR_SCALES, EXCEEDANCE_SCALES, AppState
 from dashboard.views.day_map import EXCEEDANCE_OPTIONS, SCALE_LABELS, SCALE_OPTIONS, DayMap
-from msgl_core import TIME, RunConfig, anomaly, climatology, list_runs, train_or_load
-from msgl_core.data import MultiscaleData
+from msgl_core import TIME, RunConfig, anomaly, climatology, list_runs
 
 
 def _loaded(resources: Resources, base_config: RunConfig, runs_dir: Path, sparsity: float = 1.0
@@ -98,16 +97,6 @@ def test_play_becomes_pause_while_playing(resources: Resources, base_config: Run
     assert day_map._play.label == "Pause"
     day_map._play.value = False
     assert day_map._play.label == "Play"
-
-
-@pytest.fixture(scope="module")
-def ensemble_runs(dash_data: MultiscaleData, base_config: RunConfig, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A run cache with a tiny ot_diffusion run (and its msgl base run)."""
-    folder = tmp_path_factory.mktemp("ensemble_runs")
-    train_or_load(base_config.with_overrides(variant="ot_diffusion", ot_diffusion={
-        "members": 4, "steps": 4, "pretrain_epochs": 1, "finetune_epochs": 1, "batch_days": 8,
-        "debias": {"n_support": 50}}), dash_data, runs_dir=folder, progress=False)
-    return folder
 
 
 def test_an_ensemble_run_maps_exceedance_probabilities(resources: Resources, base_config: RunConfig,

@@ -152,3 +152,23 @@ def test_a_holdout_run_labels_withheld_observations_as_held_out(resources: Resou
     assert status["104_1"].startswith("withheld: hold-out reach") and status["101_1"].startswith("used")
     frame = results.metrics_frame(resources.reaches)
     assert frame.loc[frame[PARENT_SEGMENT] == 104, "holdout"].all() and not frame.loc["101_1", "holdout"]
+
+
+def test_an_ensemble_hydrograph_shows_the_member_bands(resources: Resources, base_config: RunConfig,
+                                                       ensemble_runs: Path) -> None:
+    import holoviews as hv
+
+    from msgl_core import list_runs
+
+    state = AppState(resources, base_config, ensemble_runs)
+    reach = ReachDetail(state=state)
+    run = next(r for r in list_runs(ensemble_runs).runs if r.config.variant == "ot_diffusion")
+    state.load(run.path)
+    assert state.results is not None and state.results.is_ensemble
+    series = state.results.reach_series("101_1")
+    sampled = series["prediction_q05"].notna()
+    assert sampled.any() and (series.loc[sampled, "prediction_q05"] <= series.loc[sampled, "prediction_q95"]).all()
+    plot = reach._hydrograph_plot("101_1")
+    bands = [layer for layer in plot if isinstance(layer, hv.Area)]
+    assert [b.label for b in bands] == ["5–95 % of members", "25–75 % of members"]
+    assert any(isinstance(layer, hv.Curve) and layer.label == "ensemble mean" for layer in plot)
