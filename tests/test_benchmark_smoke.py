@@ -17,7 +17,7 @@ BROWSER = {"dashboard_speed.py"}
 
 def test_there_are_benchmarks() -> None:
     assert {p.name for p in SCRIPTS} >= {"train_speed.py", "data_build.py", "dashboard_speed.py", "prob_speed.py",
-                                            "dynamic_graph_speed.py", "cv_variance.py"}
+                                            "dynamic_graph_speed.py", "cv_variance.py", "ensemble_run.py"}
 
 
 @pytest.mark.parametrize("script", [pytest.param(p, id=p.name, marks=[pytest.mark.browser] if p.name in BROWSER else [])
