@@ -281,7 +281,9 @@ def _train_probabilistic(cfg: RunConfig, data: MultiscaleData, prepared: Prepare
     if not np.isfinite(predictions["prediction"].values[predictions["n_members"].values > 0]).all():
         raise TrainingDiverged(f"{path}: the ensemble holds non-finite temperatures; the run is not cached")
     _write_netcdf(predictions, path / PREDICTIONS)
-    done = len(pd.read_csv(path / HISTORY)) if (path / HISTORY).is_file() else 0
+    if not (path / HISTORY).is_file():  # a baseline without a prior has no epochs
+        _write_text(path / HISTORY, pd.DataFrame(columns=list(EpochReport.__dataclass_fields__)).to_csv(index=False))
+    done = len(pd.read_csv(path / HISTORY))
     metrics = metrics.with_training(TrainingSummary(done, done, round(time.perf_counter() - start, 1), str(device)))
     _write_text(path / METRICS, metrics.to_json())
     return load_run(path)

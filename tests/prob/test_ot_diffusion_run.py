@@ -168,7 +168,7 @@ def test_the_two_baselines_without_diffusion(tiny_data: MultiscaleData, tmp_path
     members = read_members(broadcast.path)
     operator = residual_domain(prepare(tiny_data, cfg)).operator
     assert np.nanmax(np.abs(within_segment(operator, members.values))) < 0.01  # the segment value on every reach
-    assert not (broadcast.path / DENOISER).exists()
+    assert not (broadcast.path / DENOISER).exists() and broadcast.history().empty
     gaussian = train_or_load(cfg.with_overrides(variant="msgl_gaussian"), tiny_data, runs_dir=tmp_path, progress=False)
     members = read_members(gaussian.path)
     base = load_run(run_path(base_config(cfg), tiny_data.path.name, tmp_path)).predictions()
