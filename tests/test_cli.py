@@ -74,7 +74,8 @@ def test_variants_json() -> None:
     assert {r["name"] for r in rows} >= {"msgl", "rgcn_fine"}
     assert all(r["citation"] and r["title"] for r in rows)
     assert [r["family"] for r in rows][:2] == ["multi-scale", "multi-scale"]  # grouped, the paper's models first
-    assert {r["family"] for r in rows} == {"multi-scale", "fine-only graph baselines", "downscaling baselines"}
+    assert {r["family"] for r in rows} == {"multi-scale", "fine-only graph baselines", "downscaling baselines",
+                                          "probabilistic downscaling"}
 
 
 def test_compare_writes_the_table_and_files(paths: dict[str, Path]) -> None:
