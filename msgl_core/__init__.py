@@ -45,7 +45,7 @@ _EXPORTS = {
     **dict.fromkeys(("Run", "RunListing", "train_or_load", "load_run", "list_runs", "run_path", "runs_root",
                      "is_complete", "check_output_file", "write_predictions", "METRICS", "PREDICTIONS", "HISTORY",
                      "CONFIG"), "runs"),
-    **dict.fromkeys(("RunOutcome", "grid", "run_grid", "summarise", "format_table", "ComparisonOutputs",
+    **dict.fromkeys(("RunOutcome", "run_outcome", "grid", "run_grid", "summarise", "format_table", "ComparisonOutputs",
                      "read_comparison", "comparisons_root"), "compare"),
     **dict.fromkeys(("SegmentTree", "FoldRules", "Fold", "Folds", "SCHEMES", "segment_tree", "make_folds",
                      "write_folds", "read_folds"), "cv.folds"),

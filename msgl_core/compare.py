@@ -126,7 +126,7 @@ def run_grid(configs: Sequence[RunConfig], data: MultiscaleData, runs_dir: str |
     for index, cfg in enumerate(configs):
         path = run_path(cfg, fingerprint, root)
         if is_complete(path):
-            outcomes[index] = _outcome_of(load_run(path), cfg, cached=True)
+            outcomes[index] = run_outcome(load_run(path), cached=True)
             if on_result:
                 on_result(outcomes[index])
         elif train:
@@ -189,10 +189,12 @@ def _train(cfg: RunConfig, data: MultiscaleData, root: str) -> RunOutcome:
     except (ValueError, RuntimeError, FileNotFoundError, MemoryError) as error:
         return _outcome(cfg, float("nan"), time.perf_counter() - start, Path(root), cached=False,
                         error=f"{type(error).__name__}: {error}")
-    return _outcome_of(run, cfg, cached=False)
+    return run_outcome(run, cached=False)
 
 
-def _outcome_of(run: Run, cfg: RunConfig, cached: bool) -> RunOutcome:
+def run_outcome(run: Run, cached: bool = True) -> RunOutcome:
+    """A complete run as a grid cell of ``msgl compare`` (its test RMSE, training seconds and ensemble scores)."""
+    cfg = run.config
     seconds = run.metrics.training.seconds if run.metrics.training is not None else float("nan")
     scores = run.metrics.ensemble_scores()
     return replace(_outcome(cfg, run.test_rmse, seconds, run.path, cached), crps=scores["crps"],

@@ -48,7 +48,8 @@ def test_in_the_identity_only_of_the_variants_that_read_it() -> None:
         assert base.with_overrides(**changed).key("data") == base.key("data")
         # The key hashes exactly what it hashed before the block existed, so cached runs keep their names.
         before = {k: v for k, v in base.to_dict().items()
-                  if k not in ("device", "threads", "dynamic_graph", "buffer_segments", "reservoir_features")}
+                  if k not in ("device", "threads", "dynamic_graph", "ot_diffusion", "buffer_segments",
+                                   "reservoir_features")}
         text = json.dumps({"config": before, "data": "data", "run_format": RUN_FORMAT}, sort_keys=True)
         assert base.key("data") == hashlib.sha256(text.encode()).hexdigest()[:16]
     for name in ("msgl_dyn", "dyn_stgcn"):

@@ -39,6 +39,7 @@ from msgl_core import (
     format_table,
     read_comparison,
     reliability,
+    run_outcome,
     summarise,
 )
 
@@ -58,10 +59,7 @@ RELIABILITY = "reliability"
 
 def outcome(run: Run) -> RunOutcome:
     """A cached run as ``msgl compare`` reports a cached grid cell."""
-    training = run.metrics.training
-    seconds = training.seconds if training is not None else math.nan
-    return RunOutcome(run.config.variant, run.config.sparsity, run.config.seed, run.test_rmse, seconds,
-                      str(run.path), cached=True)
+    return run_outcome(run, cached=True)
 
 
 @dataclass(frozen=True)
