@@ -188,8 +188,12 @@ def evaluate_run(run_dir: Annotated[Path, typer.Option("--run-dir", help="A trai
         typer.echo(f"ensemble mean above; {_ensemble_line(ensemble.fine.overall, ensemble.n_members)}")
         if ensemble.holdout is not None:
             typer.echo(f"held-out {_ensemble_line(ensemble.holdout.overall, ensemble.n_members)}")
-        typer.echo("the diffusion prior was learned from base-run fields of training days, not observed complete "
-                   "fields (docs/probabilistic.md §6)")
+        from msgl_core.ensemble_runs import prior_learned_from
+
+        try:
+            typer.echo(f"learned from: {prior_learned_from(run.path)} (docs/probabilistic.md §6)")
+        except EXPECTED_ERRORS as error:
+            _fail(error)
     try:
         typer.echo(reliability(run, _load_data(data_dir, cache_dir)).text())
     except EXPECTED_ERRORS as error:

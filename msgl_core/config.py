@@ -102,6 +102,18 @@ def check_keys(cls: type, values: dict[str, Any], what: str) -> None:
                              + f" Valid keys: {', '.join(known)}")
 
 
+def block_values(cls: type, values: Any, what: str) -> dict[str, Any]:
+    """The options of the config block ``what`` (a nested mapping such as ``dynamic_graph``) as a new dict, checked
+    against the fields of the dataclass ``cls``.
+
+    Raises ValueError for a non-mapping or an unknown key (see :func:`check_keys`).
+    """
+    if not isinstance(values, dict):
+        raise ValueError(f"{what} must be a mapping of its options, got {values!r}")
+    check_keys(cls, values, what)
+    return dict(values)
+
+
 @dataclass(frozen=True)
 class DynamicGraphConfig:
     """The dynamic graph blocks of ``msgl_dyn`` and ``dyn_stgcn`` (config key ``dynamic_graph``; docs/dynamic_graph.md).
@@ -151,12 +163,7 @@ class DynamicGraphConfig:
     @classmethod
     def from_dict(cls, values: Any) -> DynamicGraphConfig:
         """Build from a mapping. Raises ValueError for a non-mapping, unknown keys or bad values."""
-        if isinstance(values, cls):
-            return values
-        if not isinstance(values, dict):
-            raise ValueError(f"dynamic_graph must be a mapping of its options, got {values!r}")
-        check_keys(cls, values, "dynamic_graph")
-        return cls(**values)
+        return values if isinstance(values, cls) else cls(**block_values(cls, values, "dynamic_graph"))
 
 
 @dataclass(frozen=True)
@@ -212,12 +219,7 @@ class DebiasOptions:
     @classmethod
     def from_dict(cls, values: Any) -> DebiasOptions:
         """Build from plain values. Raises ValueError for unknown keys (with a did-you-mean) or bad values."""
-        if isinstance(values, cls):
-            return values
-        if not isinstance(values, dict):
-            raise ValueError(f"debias must be a mapping of keys, got {values!r}")
-        check_keys(cls, values, "debias")
-        return cls(**values)
+        return values if isinstance(values, cls) else cls(**block_values(cls, values, "debias"))
 
 
 @dataclass(frozen=True)
@@ -303,10 +305,7 @@ class OTDiffusionConfig:
         """Build from a mapping. Raises ValueError for a non-mapping, unknown keys or bad values."""
         if isinstance(values, cls):
             return values
-        if not isinstance(values, dict):
-            raise ValueError(f"ot_diffusion must be a mapping of its options, got {values!r}")
-        check_keys(cls, values, "ot_diffusion")
-        converted = dict(values)
+        converted = block_values(cls, values, "ot_diffusion")
         if "debias" in converted:
             converted["debias"] = DebiasOptions.from_dict(converted["debias"])
         if "conditioning" in converted:

@@ -36,7 +36,7 @@ from msgl_core.data.build import MultiscaleData
 from msgl_core.data.dataset import PreparedData
 from msgl_core.data.splits import period_mask
 from msgl_core.debias.options import save_debiaser
-from msgl_core.diffusion.fields import Conditioning, ResidualDomain, residual_domain, within_segment
+from msgl_core.diffusion.fields import Conditioning, ResidualDomain, coarsen, residual_domain, within_segment
 from msgl_core.diffusion.flow import (
     PriorEpoch,
     build_denoiser,
@@ -44,9 +44,9 @@ from msgl_core.diffusion.flow import (
     coarse_source,
     debias_coarse,
     gaussian_calibration,
-    gaussian_members,
     members_celsius,
     sample_days,
+    seasonal_noise_members,
     train_prior,
 )
 from msgl_core.dims import PARENT_SEGMENT, REACH, SEGMENT, TIME
@@ -63,12 +63,15 @@ from msgl_core.train.runtime import seed_everything
 log = logging.getLogger(__name__)
 
 DEBIAS, DENOISER, CALIBRATION, MEMBERS = "debias.npz", "denoiser.pt", "calibration.json", "members.nc"
+#: The files a probabilistic run folder holds beside those of every run.
+ENSEMBLE_FILES = (DEBIAS, DENOISER, CALIBRATION, MEMBERS)
 #: The config fields a base run must share with its probabilistic run (everything that defines the data it saw).
 SHARED_FIELDS = ("basin", "sparsity", "seed", "mask_seed", "holdout_segments", "buffer_segments", "reservoir_features",
                  "train_periods", "val_periods", "test_periods", "window")
 #: Written next to every ensemble score: what the prior was learned from.
-PRIOR_SOURCE = ("within-segment anomalies of the base run's fine predictions on training days (model fields, not "
+PRIOR_SOURCE = ("base-run fields: within-segment anomalies of the base run's fine predictions on training days (not "
                 "observed complete fields), fine-tuned on kept fine observations of training days")
+NO_PRIOR = "no diffusion prior"
 
 
 def base_config(cfg: RunConfig) -> RunConfig:
@@ -112,10 +115,10 @@ def train_ensemble(cfg: RunConfig, data: MultiscaleData, prepared: PreparedData,
     clock = time.perf_counter()
 
     if kind == "gaussian_noise":  # the base run plus seasonal Gaussian noise: no Stage 1 or 2
-        debiased = coarse_source(dataclasses.replace(cfg, ot_diffusion=dataclasses.replace(
-            options, coarse_source="model")), prepared, domain, base_fine)
+        debiased = coarsen(domain.operator, base_fine)  # not debiased: the base run's own coarse level
         calibration = gaussian_calibration(prepared, base_fine, len(val_days))
-        members = gaussian_members(base_fine[days], prepared.time[days], calibration.sigma_c, options.members, rng)
+        members = seasonal_noise_members(base_fine[days], prepared.time[days], calibration.sigma_c, options.members,
+                                         rng)
         seconds["sample"] = time.perf_counter() - clock
     else:
         # Stage 1: debias the coarse source.
@@ -142,6 +145,7 @@ def train_ensemble(cfg: RunConfig, data: MultiscaleData, prepared: PreparedData,
         members = members_celsius(domain, debiased, residuals, days, prepared.time, calibration, rng).numpy()
         seconds["sample"] = time.perf_counter() - clock
 
+    prior = PRIOR_SOURCE if kind == "diffusion" else NO_PRIOR
     sampled = base_pred.isel({TIME: days})
     members_da = xr.DataArray(members.astype(np.float32), dims=(MEMBER, TIME, REACH), coords={
         TIME: sampled[TIME].values, REACH: sampled[REACH].values, PARENT_SEGMENT: (REACH, sampled[PARENT_SEGMENT].values)},
@@ -153,8 +157,7 @@ def train_ensemble(cfg: RunConfig, data: MultiscaleData, prepared: PreparedData,
              "members": options.members, "spread_inflation": calibration.inflation,
              "sigma_r_degC": calibration.sigma_r, "ensemble": str(kind),
              "sigma_c_degC": ", ".join(f"{s:.3f}" for s in calibration.sigma_c), "common_noise": int(options.common_noise),
-             "base_run": base.path.name,
-             "prior_learned_from": PRIOR_SOURCE if kind == "diffusion" else "no diffusion prior",
+             "base_run": base.path.name, "prior_learned_from": prior,
              "sampled_days": "the last calibration_days of the validation periods and every test day"}
     summary = summarise_members(members_da, coarse_da, attrs).reindex({TIME: prepared.time},
                                                                       fill_value={"n_members": 0})
@@ -168,7 +171,7 @@ def train_ensemble(cfg: RunConfig, data: MultiscaleData, prepared: PreparedData,
               **dataclasses.asdict(calibration), "members": options.members, "sampler": options.sampler,
               "steps": options.steps, "sampled_days": int(len(days)), "ensemble": kind,
               "seconds": {k: round(v, 1) for k, v in seconds.items()},
-              "prior_learned_from": PRIOR_SOURCE if kind == "diffusion" else "no diffusion prior"}
+              "prior_learned_from": prior}
     write_atomic(path / CALIBRATION, lambda tmp: tmp.write_text(json.dumps(record, indent=2)))
 
     metrics = evaluate(predictions, cfg, data.coarse["water_temp_obs"])
@@ -192,6 +195,18 @@ def _trained_prior(cfg: RunConfig, domain: ResidualDomain, cond: Conditioning, r
     save_state(state, path / DENOISER)
     network.load_state_dict(state)
     return network
+
+
+def prior_learned_from(run_path: str | Path) -> str:
+    """What the ensemble of a probabilistic run folder was learned from (``calibration.json``), as written there.
+
+    Raises ValueError naming the file if it is missing or unreadable.
+    """
+    file = Path(run_path) / CALIBRATION
+    try:
+        return str(json.loads(file.read_text())["prior_learned_from"])
+    except (OSError, ValueError, KeyError) as error:
+        raise ValueError(f"{file}: cannot be read ({type(error).__name__}: {error}); train the run again") from None
 
 
 def read_members(run_path: str | Path) -> xr.DataArray:

@@ -49,8 +49,6 @@ RUNS_DIR_ENV = "MSGL_RUNS_DIR"
 CONFIG, CHECKPOINT, HISTORY, PREDICTIONS, METRICS = (
     "config.yaml", "model.pt", "history.csv", "predictions.nc", "metrics.json")
 LOCK = ".lock"
-#: The extra files of a probabilistic run folder (:mod:`msgl_core.ensemble_runs`).
-ENSEMBLE_FILES = "debias.npz, denoiser.pt, calibration.json, members.nc"
 
 
 @dataclass(frozen=True)
@@ -320,7 +318,9 @@ def load_model(run: Run, data: MultiscaleData) -> tuple[Variant, torch.nn.Module
     """
     variant = get_variant(run.config.variant)
     if variant.probabilistic:
-        raise ValueError(f"{run.path.name} is a probabilistic run: it holds an ensemble ({ENSEMBLE_FILES}), "
+        from msgl_core.ensemble_runs import ENSEMBLE_FILES
+
+        raise ValueError(f"{run.path.name} is a probabilistic run: it holds an ensemble ({', '.join(ENSEMBLE_FILES)}), "
                          "not one network; `msgl predict` writes its stored ensemble summary")
     prepared = prepare(data, run.config)
     model = variant.build(prepared, run.config)

@@ -52,13 +52,18 @@ def residual_domain(prepared: PreparedData) -> ResidualDomain:
     return ResidualDomain(operator, downstream.clone(), torch.as_tensor(static, dtype=torch.float32))
 
 
+def coarsen(operator: CoarseningOperator, fine: np.ndarray) -> np.ndarray:
+    """``C'x``: the length-weighted segment means of fine fields. Shapes: fine (..., N_f) °C → (..., N_c) °C, float64."""
+    return operator.apply(torch.as_tensor(fine, dtype=torch.float64)).numpy()
+
+
 def within_segment(operator: CoarseningOperator, fine: np.ndarray) -> np.ndarray:
     """``x − R C'x``: the within-segment anomaly of fine fields.
 
     Shapes: fine (..., N_f) °C → (..., N_f) °C with zero length-weighted mean on every segment.
     """
-    x = torch.as_tensor(fine, dtype=torch.float64)
-    return (x - operator.broadcast(operator.apply(x))).numpy()
+    x = np.asarray(fine, dtype=np.float64)
+    return x - coarsen(operator, x)[..., operator.parent.numpy()]
 
 
 class Conditioning:

@@ -35,7 +35,7 @@ from msgl_core.debias.base import Debiaser, season
 from msgl_core.debias.options import fit_debiaser
 from msgl_core.debias.scope import FitScope
 from msgl_core.diffusion.conditional import assemble, calibrate_inflation, coarse_noise_std, sample_residuals
-from msgl_core.diffusion.fields import Conditioning, ResidualDomain
+from msgl_core.diffusion.fields import Conditioning, ResidualDomain, coarsen
 from msgl_core.diffusion.schedule import VPSchedule
 from msgl_core.diffusion.training import DenoiserBatch, denoiser_step
 from msgl_core.dims import SEGMENT, TIME
@@ -53,7 +53,7 @@ def coarse_source(cfg: RunConfig, prepared: PreparedData, domain: ResidualDomain
     (``simulation``). Shapes: base_fine (time, N_f) °C."""
     if cfg.ot_diffusion.coarse_source == "simulation":
         return prepared.sim_coarse
-    return domain.operator.apply(torch.as_tensor(base_fine, dtype=torch.float64)).numpy()
+    return coarsen(domain.operator, base_fine)
 
 
 def debias_coarse(cfg: RunConfig, prepared: PreparedData, source: np.ndarray) -> tuple[Debiaser, np.ndarray]:
@@ -175,12 +175,20 @@ class Calibration:
     days: int
 
 
+def seasonal_noise_members(values: np.ndarray, time: pd.DatetimeIndex, sigma: tuple[float, ...], members: int,
+                           rng: np.random.Generator) -> np.ndarray:
+    """(M, D, N) members ``values + η``, η ~ N(0, σ(season)²) independent per member and node-day (°C): the coarse
+    noise of y' (N = N_c) and the Gaussian-noise baseline around the base run (N = N_f).
+
+    Shapes: values (D, N) °C; time (D,); sigma (4,) °C per season (DJF, MAM, JJA, SON)."""
+    std = np.asarray(sigma)[season(time)][None, :, None]
+    return values[None] + rng.standard_normal((members,) + values.shape) * std
+
+
 def coarse_members(debiased: np.ndarray, time: pd.DatetimeIndex, sigma_c: tuple[float, ...], members: int,
                    rng: np.random.Generator) -> Tensor:
-    """(M, D, N_c) member coarse values ``y' + η``, η ~ N(0, σ_c(season)²) per member and segment-day (°C)."""
-    std = np.asarray(sigma_c)[season(time)][None, :, None]
-    noise = rng.standard_normal((members,) + debiased.shape) * std
-    return torch.as_tensor(debiased[None] + noise, dtype=torch.float32)
+    """(M, D, N_c) float32 member coarse values ``y' + η`` (:func:`seasonal_noise_members`, °C)."""
+    return torch.as_tensor(seasonal_noise_members(debiased, time, sigma_c, members, rng), dtype=torch.float32)
 
 
 def sample_days(cfg: RunConfig, network: GraphDenoiser, cond: Conditioning, days: np.ndarray,
@@ -241,11 +249,3 @@ def gaussian_calibration(prepared: PreparedData, base_fine: np.ndarray, days: in
     val = prepared.split_days["val"]
     sigma = coarse_noise_std(base_fine[val], prepared.y_fine[val], prepared.time[val])
     return Calibration(1.0, tuple(float(s) for s in sigma), 1.0, days)
-
-
-def gaussian_members(base_fine: np.ndarray, time: pd.DatetimeIndex, sigma: tuple[float, ...], members: int,
-                     rng: np.random.Generator) -> np.ndarray:
-    """(M, D, N_f) °C: the base prediction plus independent N(0, σ(season)²) per member and reach-day (the minimal
-    honest probabilistic baseline). Shapes: base_fine (D, N_f) °C; time (D,)."""
-    std = np.asarray(sigma)[season(time)][None, :, None]
-    return base_fine[None] + rng.standard_normal((members,) + base_fine.shape) * std
