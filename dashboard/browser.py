@@ -81,6 +81,7 @@ JS_SOURCE_ROWS = """
     const model = view.model;
     if (!model || !model.renderers || !view.frame || !view.has_finished()) continue;
     for (const renderer of model.renderers) {
+      if (!renderer.visible) continue;
       const data = renderer.data_source && renderer.data_source.data;
       if (data && Object.prototype.hasOwnProperty.call(data, column)) rows = Math.max(rows, data[column].length);
     }
@@ -122,6 +123,7 @@ JS_DIGEST = """
     const model = view.model;
     if (!model || !model.renderers || !view.frame || !view.has_finished()) continue;
     for (const renderer of model.renderers) {
+      if (!renderer.visible) continue;
       const data = renderer.data_source && renderer.data_source.data;
       if (!data || !columns.every((c) => Object.prototype.hasOwnProperty.call(data, c))) continue;
       const values = data[columns[0]];

@@ -9,18 +9,20 @@ run also by the members' probability of exceeding 20 or 25 °C (the exceedance m
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
-import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
 import param
+from bokeh.models import ColumnDataSource
 
 from dashboard.design import CHOICE_BUTTONS
 from dashboard.geometry import PIECE_COLUMNS, Bounds
+from dashboard.resources import Resources
 from dashboard.results import RunResults, percentile_range
 from dashboard.state import EXCEEDANCE_SCALES
-from dashboard.views import maps
+from dashboard.views import figures, maps
 from dashboard.views.tab_view import TabView
 from msgl_core import PARENT_SEGMENT, SPLIT_NAMES
 
@@ -60,8 +62,9 @@ class DayMap(TabView):
         self._step = pn.widgets.Select(options=STEPS, value=1, width=100, description="Step size")
         self._scale = pn.widgets.RadioButtonGroup.from_param(self.state.param.color_scale, options=SCALE_OPTIONS,
                                                              label="Colour scale", **CHOICE_BUTTONS)
-        self._plot = pn.pane.HoloViews(linked_axes=False)
-        self._plot_box = maps.box(self._plot, sizing_mode="stretch_width")
+        # The two maps, side by side while they fit (the panes are made when the first run is drawn).
+        self._row = pn.FlexBox(flex_wrap="wrap", sizing_mode="stretch_width")
+        self._plot_box = maps.box(self._row, sizing_mode="stretch_width")
         self._empty = pn.pane.Markdown("Load or train a run to map its predictions.")
         self._header = pn.pane.Markdown(sizing_mode="stretch_width", margin=(0, 10))
         self._layout = pn.Column(
@@ -73,13 +76,17 @@ class DayMap(TabView):
         self._player: pn.io.callbacks.PeriodicCallback | None = None
         self._memo: dict = {}
         self._title_width = SIDE_WIDTH
+        self._maps: _Maps | None = None
+        self._drawn_for: RunResults | None = None
+        self._scale_drawn: str | None = None
         self._back.on_click(lambda event: self.step(-1))
         self._forward.on_click(lambda event: self.step(+1))
         self._play.param.watch(self._toggle_play, "value")
         self._slider.param.watch(self._slid, "value_throttled")
         self.state.param.watch(self._results_changed, "results")
-        self.state.param.watch(self.refresh, ["basemap", "color_scale"])
+        self.state.param.watch(self.refresh, ["basemap", "color_scale", "date"])
         self.state.param.watch(self._date_changed, "date")
+        self.state.param.watch(self._show_reach, "reach")
         self._results_changed()
 
     # -- date controls ---------------------------------------------------------------------------
@@ -140,38 +147,66 @@ class DayMap(TabView):
         self.refresh()
 
     def draw(self) -> None:
-        """Rebuild both maps for the current run (the date then only updates their data)."""
+        """Show the current run's day on both maps: their domain when the run changed, then the day's values."""
         results = self.state.results
         if results is None:
             return
-        r = self.state.resources
-        pieces = r.reach_pieces[r.reach_pieces["reach"].isin(results.reaches)]
-        self._pieces = pieces[[*PIECE_COLUMNS, "reach", PARENT_SEGMENT]].reset_index(drop=True)
-        self._reach_index = results.reaches.get_indexer(self._pieces["reach"])
-        domain = r.reaches.loc[results.reaches]
-        bounds = Bounds.of(domain)
-        date = hv.streams.Params(self.state, ["date"])
-        selected = hv.streams.Params(self.state, ["reach"])
-        context = maps.basemap(r, self.state.basemap)
-        lines = hv.DynamicMap(self._prediction_layer, streams=[date])
-        observed = hv.DynamicMap(self._observed_layer, streams=[date])
-        difference = hv.DynamicMap(self._difference_layer, streams=[date])
-        # Taps go on DynamicMaps that return one element: HoloViews drops a Tap whose source is an
-        # overlay of DynamicMaps, or a DynamicMap returning an overlay.
-        for source in (lines, difference):
-            hv.streams.Tap(source=source, x=None, y=None).add_subscriber(self._on_tap)
-        left = context * lines * observed * hv.DynamicMap(self._selected_layer, streams=[selected])
-        right = (context * maps.grey_lines(self._pieces, 1.5) * difference
-                 * hv.DynamicMap(self._selected_layer, streams=[selected]))
-        stacked = (bounds.top - bounds.bottom) < 0.9 * (bounds.right - bounds.left)
-        size = (STACKED_WIDTH, STACKED_MAX_HEIGHT) if stacked else (SIDE_WIDTH, SIDE_MAX_HEIGHT)
-        self._title_width = bounds.frame_size(*size)[0]
-        # The title comes from the date's layers (lines, difference), so the overlay must not set one.
-        frame = {k: v for k, v in maps.map_options(bounds, *size).items() if k != "title"}
-        left, right = left.opts(**frame), right.opts(**frame)
-        layout = (left + right).opts(shared_axes=True).cols(1 if stacked else 2)
-        self._plot.object = layout
+        if self._maps is None:
+            self._maps = _Maps(self.state.resources, self._on_tap)
+            self._row.objects = [pn.pane.Bokeh(self._maps.left), pn.pane.Bokeh(self._maps.right)]
+        maps_ = self._maps
+        with figures.hold(maps_.left, maps_.right):
+            if self._drawn_for is not results:
+                r = self.state.resources
+                pieces = r.reach_pieces[r.reach_pieces["reach"].isin(results.reaches)]
+                self._pieces = pieces[[*PIECE_COLUMNS, "reach", PARENT_SEGMENT]].reset_index(drop=True)
+                self._reach_index = results.reaches.get_indexer(self._pieces["reach"])
+                bounds = Bounds.of(r.reaches.loc[results.reaches])
+                stacked = (bounds.top - bounds.bottom) < 0.9 * (bounds.right - bounds.left)
+                size = (STACKED_WIDTH, STACKED_MAX_HEIGHT) if stacked else (SIDE_WIDTH, SIDE_MAX_HEIGHT)
+                self._title_width = bounds.frame_size(*size)[0]
+                maps_.show_domain(self._pieces, bounds, size)
+                self._drawn_for, self._scale_drawn = results, None
+            figures.show_tiles(maps_.left, self.state.basemap)
+            figures.show_tiles(maps_.right, self.state.basemap)
+            self._show_day()
+            self._show_reach()
         self._plot_box.visible, self._empty.visible = True, False
+
+    def _show_day(self) -> None:
+        """The day's values, colours, titles and tooltips on both maps."""
+        assert self._maps is not None
+        date = self.state.date
+        results, day = self._day(date)
+        cmap, suffix = self._colors()
+        scale = self._scale_name()
+        shown = ["prediction", f"prediction{suffix}"]
+        hover = "reach <b>@{reach}</b> · predicted @{prediction}{0.0} °C"
+        what = "Predicted (lines), observed (dots)"
+        dot_tips = [("reach", "@{reach}"), ("observed", "@{observed}{0.0} °C"), ("predicted", "@{prediction}{0.0} °C"),
+                    ("observation", "@{status}")]
+        if suffix == "_anomaly":
+            hover += ", @{prediction_anomaly}{+0.0} °C from its climatology"
+            what = "Predicted anomaly (lines), observed (dots)"
+            dot_tips.insert(2, ("observed − climatology", "@{observed_anomaly}{+0.0} °C"))
+        elif suffix == "_exceed":
+            threshold = EXCEEDANCE_SCALES[scale]
+            shown += ["prediction_q05", "prediction_q95"]
+            hover = (f"reach <b>@{{reach}}</b> · P(T > {threshold:g} °C) @{{prediction_exceed}}{{0.00}} · ensemble mean "
+                     "@{prediction}{0.0} °C, 90 % interval @{prediction_q05}{0.0}–@{prediction_q95}{0.0} °C")
+            what = f"P(T > {threshold:g} °C) from the members (lines), observed above it: 1, below: 0 (dots)"
+        values = {c: day[c].to_numpy()[self._reach_index] for c in dict.fromkeys(shown)}
+        self._maps.show_day(values, self._memo["points"], scale != self._scale_drawn, suffix, cmap,
+                            self._memo["clim"], SCALE_LABELS[scale], maps.one_line(hover), dot_tips)
+        self._scale_drawn = scale
+        self._maps.left.title.text = self._title(results, what, date)
+        self._maps.right.title.text = self._title(results, "Predicted − observed", date)
+
+    def _show_reach(self, *events: object) -> None:
+        if self._maps is not None and self._drawn_for is self.state.results:
+            reach = self.state.reach
+            chosen = self._pieces[self._pieces["reach"] == reach] if reach else self._pieces.iloc[:0]
+            self._maps.selected.data = {c: chosen[c].to_numpy() for c in PIECE_COLUMNS}
 
     def _day(self, date: object) -> tuple[RunResults, pd.DataFrame]:
         """The current run's values on ``date``, computed once per date and colour scale for the layers and the
@@ -216,6 +251,7 @@ class DayMap(TabView):
         return maps.wrap_title(maps.run_title(results.run, what, date), self._title_width)
 
     def _points(self, date: object) -> pd.DataFrame:
+        """The observed reaches of ``date`` as drawn (x, y, reach, values, ``status``)."""
         self._day(date)
         return self._memo["points"]
 
@@ -240,56 +276,70 @@ class DayMap(TabView):
             return EXCEEDANCE_CMAP, "_exceed"
         return maps.TEMPERATURE_CMAP, ""
 
-    def _prediction_layer(self, date: object) -> hv.Segments:
-        results, day = self._day(date)
-        cmap, suffix = self._colors()
-        shown = dict.fromkeys(["prediction", f"prediction{suffix}"])
-        hover = "reach <b>@reach</b> · predicted @prediction{0.0} °C"
-        what = "Predicted (lines), observed (dots)"
-        if suffix == "_anomaly":
-            hover += ", @prediction_anomaly{+0.0} °C from its climatology"
-            what = "Predicted anomaly (lines), observed (dots)"
-        elif suffix == "_exceed":
-            threshold = EXCEEDANCE_SCALES[self._scale_name()]
-            shown.update(dict.fromkeys(["prediction_q05", "prediction_q95"]))
-            hover = (f"reach <b>@reach</b> · P(T > {threshold:g} °C) @prediction_exceed{{0.00}} · ensemble mean "
-                     "@prediction{0.0} °C, 90 % interval @prediction_q05{0.0}–@prediction_q95{0.0} °C")
-            what = f"P(T > {threshold:g} °C) from the members (lines), observed above it: 1, below: 0 (dots)"
-        pieces = self._pieces.assign(**{c: day[c].to_numpy()[self._reach_index] for c in shown})
-        return maps.segments(pieces, [*shown, "reach", PARENT_SEGMENT]).opts(
-            color=f"prediction{suffix}", cmap=cmap, clim=self._memo["clim"], line_width=3, colorbar=True,
-            clabel=SCALE_LABELS[self._scale_name()], clipping_colors={"NaN": maps.NAN_COLOR}, tools=["hover"],
-            hover_tooltips=maps.one_line(hover), title=self._title(results, what, date))
-
-    def _observed_layer(self, date: object) -> hv.Points:
-        self._day(date)
-        cmap, suffix = self._colors()
-        shown = dict.fromkeys(["observed", f"observed{suffix}"])
-        tooltips = [("reach", "@reach"), ("observed", "@observed{0.0} °C"), ("predicted", "@prediction{0.0} °C"),
-                    ("observation", "@status")]
-        if suffix == "_anomaly":
-            tooltips.insert(2, ("observed − climatology", "@observed_anomaly{+0.0} °C"))
-        return maps.points(self._points(date), [*shown, "prediction", "reach", "status"]).opts(
-            color=f"observed{suffix}", cmap=cmap, clim=self._memo["clim"], size=11, line_color="black",
-            line_width=1.2, tools=["hover"], hover_tooltips=tooltips)
-
-    def _difference_layer(self, date: object) -> hv.Points:
-        results, _ = self._day(date)
-        seen = self._points(date)
-        limit = maps.DIFFERENCE_LIMIT
-        return maps.points(seen, ["difference", "observed", "prediction", "reach", "status"]).opts(
-            color="difference", cmap=maps.DIFFERENCE_CMAP, clim=(-limit, limit), size=12, line_color="black",
-            line_width=1.2, colorbar=True, clabel="predicted − observed (°C)", tools=["hover"],
-            hover_tooltips=[("reach", "@reach"), ("predicted − observed", "@difference{+0.00} °C"),
-                            ("observed", "@observed{0.0} °C"), ("observation", "@status")],
-            title=self._title(results, "Predicted − observed", date))
-
-    def _selected_layer(self, reach: str | None) -> hv.Segments:
-        pieces = self._pieces[self._pieces["reach"] == reach] if reach else self._pieces.iloc[:0]
-        return maps.segments(pieces[PIECE_COLUMNS], []).opts(color="#ff00ff", line_width=7, alpha=0.8, tools=[])
-
     def _on_tap(self, x: float | None, y: float | None) -> None:
         self.state.pick_reach(x, y)
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
+
+
+class _Maps:
+    """The day map's two Bokeh figures (predicted lines and observed dots; predicted − observed dots) with their data
+    sources, built once per session and updated in place (:mod:`dashboard.views.figures`). Pan and zoom are linked."""
+
+    def __init__(self, resources: Resources, on_tap: Callable[[float | None, float | None], None]) -> None:
+        whole = resources.bounds
+        self.left = figures.map_figure(whole, SIDE_WIDTH, SIDE_MAX_HEIGHT)
+        self.right = figures.map_figure(whole, SIDE_WIDTH, SIDE_MAX_HEIGHT)
+        self.right.update(x_range=self.left.x_range, y_range=self.left.y_range)
+        for fig in (self.left, self.right):
+            figures.add_outline(fig, resources)
+        self._pieces: dict[str, np.ndarray] = {}
+        self.lines = figures.pieces_source({c: [] for c in PIECE_COLUMNS})
+        self.dots = ColumnDataSource({"x": [], "y": [], "difference": []})
+        self.mapper = figures.color_mapper(maps.TEMPERATURE_CMAP, (0.0, 30.0))
+        self._lines = figures.line_layer(self.left, self.lines, line_width=3,
+                                         line_color={"field": "prediction", "transform": self.mapper})
+        self._observed = self.left.scatter("x", "y", source=self.dots, size=11, line_color="black", line_width=1.2,
+                                           fill_color={"field": "observed", "transform": self.mapper})
+        self._bar = figures.add_color_bar(self.left, self.mapper, SCALE_LABELS["day"])
+        self._line_hover = figures.add_hover(self.left, [self._lines], "", one_per="reach")
+        self._dot_hover = figures.add_hover(self.left, [self._observed], [])
+        self.grey = figures.pieces_source({c: [] for c in PIECE_COLUMNS})
+        figures.line_layer(self.right, self.grey, line_color=maps.NAN_COLOR, line_width=1.5)
+        limit = maps.DIFFERENCE_LIMIT
+        difference = figures.color_mapper(maps.DIFFERENCE_CMAP, (-limit, limit))
+        dots = self.right.scatter("x", "y", source=self.dots, size=12, line_color="black", line_width=1.2,
+                                  fill_color={"field": "difference", "transform": difference})
+        figures.add_color_bar(self.right, difference, "predicted − observed (°C)")
+        figures.add_hover(self.right, [dots], [("reach", "@{reach}"), ("predicted − observed", "@{difference}{+0.00} °C"),
+                                               ("observed", "@{observed}{0.0} °C"), ("observation", "@{status}")])
+        self.selected = figures.pieces_source({c: [] for c in PIECE_COLUMNS})
+        for fig in (self.left, self.right):
+            figures.line_layer(fig, self.selected, line_color="#ff00ff", line_width=7, line_alpha=0.8)
+            figures.on_tap(fig, on_tap)
+
+    def show_domain(self, pieces: pd.DataFrame, bounds: Bounds, size: tuple[int, int]) -> None:
+        """Show the reach ``pieces`` of a run's domain (their values come with :meth:`show_day`) within ``bounds``,
+        each map at most ``size`` (width, height) pixels."""
+        for fig in (self.left, self.right):
+            figures.set_extent(fig, bounds, *size)
+        self._pieces = {c: pieces[c].to_numpy() for c in pieces}
+        self.grey.data = {c: self._pieces[c] for c in PIECE_COLUMNS}
+
+    def show_day(self, values: dict[str, np.ndarray], points: pd.DataFrame, rescaled: bool, suffix: str, cmap: str,
+                 clim: tuple[float, float], label: str, hover: str, dot_tips: list[tuple[str, str]]) -> None:
+        """One day: per-piece ``values`` (``prediction`` and the coloured ``prediction{suffix}``, °C or 0–1), the
+        observed ``points``, and the colour range ``clim``; when ``rescaled`` (another colour scale, or a new domain)
+        also the colour map, colour-bar ``label`` and tooltips. Only the changed columns go to the browser."""
+        if rescaled:
+            self.lines.data = {**self._pieces, **values}
+            self._lines.glyph.line_color = {"field": f"prediction{suffix}", "transform": self.mapper}
+            self._observed.glyph.fill_color = {"field": f"observed{suffix}", "transform": self.mapper}
+            self.mapper.palette = list(figures.palette(cmap))
+            self._bar.title = label
+            self._line_hover.tooltips, self._dot_hover.tooltips = hover, dot_tips
+        else:
+            self.lines.data.update(values)
+        self.dots.data = {c: points[c].to_numpy() for c in points}
+        self.mapper.update(low=clim[0], high=clim[1])

@@ -1,8 +1,10 @@
-"""HoloViews building blocks shared by the map views (not a view itself).
+"""What every map shares (colours, titles, hover, scale bar) and the HoloViews building blocks of the maps
+drawn once per tab visit (not a view itself).
 
-Every map is an overlay of plain HoloViews elements in Web Mercator metres: an optional tile
-basemap, the basin outline and ``hv.Segments`` for the river lines (see :mod:`dashboard.geometry`).
-Without network access the tiles stay blank and everything else still draws.
+Those maps are overlays of plain HoloViews elements in Web Mercator metres: an optional tile basemap, the
+basin outline and ``hv.Segments`` for the river lines (see :mod:`dashboard.geometry`). The maps that change
+with every click are Bokeh figures updated in place (:mod:`dashboard.views.figures`). Without network
+access the tiles stay blank and everything else still draws.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
-from bokeh.models import CustomJS, MetricLength, Range1d, ScaleBar
+from bokeh.models import CustomJS, MetricLength, Plot, Range1d, ScaleBar
 
 from dashboard.geometry import PIECE_COLUMNS, Bounds
 from dashboard.resources import Resources
@@ -64,12 +66,10 @@ def one_line(template: str) -> str:
     return f'<div style="white-space:nowrap;font-size:11px">{template}</div>'
 
 
-def map_options(bounds: Bounds, width: int, max_height: int, title: str = "", scale_bar: bool = False) -> dict:
-    """Options of a map's outermost overlay: no axes, equal x/y scale, wheel zoom active (and, with
-    ``scale_bar``, a scale bar: :func:`add_scale_bar`)."""
+def map_options(bounds: Bounds, width: int, max_height: int, title: str = "") -> dict:
+    """Options of a map's outermost overlay: no axes, equal x/y scale, wheel zoom active."""
     frame_width, frame_height = bounds.frame_size(width, max_height)
-    hooks = {"hooks": [add_scale_bar]} if scale_bar else {}
-    return {**hooks, "xaxis": None, "yaxis": None, "xlim": bounds.xlim, "ylim": bounds.ylim, "frame_width": frame_width,
+    return {"xaxis": None, "yaxis": None, "xlim": bounds.xlim, "ylim": bounds.ylim, "frame_width": frame_width,
             "frame_height": frame_height, "active_tools": ["wheel_zoom"], "toolbar": "above",
             "default_tools": [], "tools": TOOLS, "title": title, "show_grid": False, "bgcolor": "#f7f7f5",
             "backend_opts": {"plot.output_backend": "webgl"}}
@@ -136,33 +136,26 @@ def ground_scale(y: float) -> float:
     return float(np.cos(np.arctan(np.sinh(y / MERCATOR_RADIUS_M))))
 
 
-def one_tooltip_per(column: str):  # noqa: ANN201 - a HoloViews hook
-    """HoloViews hook: the element's hover shows one tooltip per value of ``column`` under the cursor.
+def first_per_value(column: str) -> CustomJS:
+    """A hover filter that keeps one tooltip per value of ``column``: of the hit rows sharing a value, the first.
 
-    A line drawn as many ``hv.Segments`` pieces is otherwise listed once per piece near the cursor.
-    Use as ``.opts(tools=["hover"], hooks=[maps.one_tooltip_per("reach")])``.
+    A line drawn as many pieces is otherwise listed once per piece near the cursor. Use as
+    ``HoverTool(filters={f"@{column}": first_per_value(column)})``.
     """
-    def hook(plot: object, element: object) -> None:
-        hover = plot.handles.get("hover")  # type: ignore[attr-defined]
-        if hover is not None:
-            hover.filters = {f"@{column}": CustomJS(args={"column": column}, code=_FIRST_PER_VALUE)}
-
-    return hook
+    return CustomJS(args={"column": column}, code=_FIRST_PER_VALUE)
 
 
-def add_scale_bar(plot: object, element: object) -> None:
-    """HoloViews hook: a scale bar of ground distance (m, km; true at the map's centre latitude) in the lower right.
+def scale_bar(figure: Plot) -> None:
+    """A scale bar of ground distance (m, km; true at the map's centre latitude) in the lower right of ``figure``.
 
     Maps are in Web Mercator metres, which stretch ground distance by 1 / cos(latitude) (~1.33 in the
     DRB), so the bar measures a range that follows the map's x range scaled to the ground. Added once
-    per figure. Use as ``.opts(hooks=[maps.add_scale_bar])``, or ``map_options(..., scale_bar=True)``.
+    per figure, whose ranges must be set.
     """
-    figure = plot.state  # type: ignore[attr-defined]
     if any(isinstance(item, ScaleBar) for item in figure.center):
         return
     x_range, y_range = figure.x_range, figure.y_range
-    middle = (y_range.start + y_range.end) / 2 if None not in (y_range.start, y_range.end) else element.range(1)[0]
-    scale = ground_scale(float(middle))
+    scale = ground_scale(float((y_range.start + y_range.end) / 2))
     ground = Range1d(start=(x_range.start or 0.0) * scale, end=(x_range.end or 1.0) * scale)
     follow = CustomJS(args={"ground": ground, "scale": scale},
                       code="ground.setv({start: cb_obj.start * scale, end: cb_obj.end * scale})")
@@ -171,20 +164,3 @@ def add_scale_bar(plot: object, element: object) -> None:
     figure.add_layout(ScaleBar(range=ground, unit="m", dimensional=MetricLength(), location="bottom_right",
                                bar_length=0.2, background_fill_alpha=0.6, border_line_color=None,
                                label_text_font_size="11px"))
-
-
-def locator(resources: Resources, focus: Bounds | None, size: int = 150) -> hv.Overlay:
-    """A small map of the whole DRB (outline) with ``focus`` (e.g. the chosen domain) as an orange box; no tools.
-
-    ``focus`` None draws the outline alone.
-    """
-    whole = resources.bounds
-    boxes = [] if focus is None else [(focus.left, focus.bottom, focus.right, focus.top)]
-    frame_width, frame_height = whole.frame_size(size, int(size * 1.6), min_height=40)
-    outline = hv.Path(resources.boundary_paths(), kdims=["x", "y"]).opts(color="#444444", line_width=1, tools=[])
-    box = hv.Rectangles(boxes, kdims=["x0", "y0", "x1", "y1"]).opts(
-        fill_color="#ff7f0e", fill_alpha=0.25, line_color="#d95f02", line_width=1.5, tools=[])
-    return (outline * box).opts(xaxis=None, yaxis=None, xlim=whole.xlim, ylim=whole.ylim, frame_width=frame_width,
-                                frame_height=frame_height, toolbar=None, default_tools=[], tools=[],
-                                show_grid=False, bgcolor="#f7f7f5", title="")
-

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import holoviews as hv
 import numpy as np
+import pandas as pd
 import panel as pn
 import param
+from bokeh.models import ColumnDataSource
+from bokeh.transform import factor_cmap
+from panel.viewable import Viewer
 
-from dashboard.state import UPSTREAM
-from dashboard.views import maps
-from dashboard.views.tab_view import TabView
+from dashboard.geometry import PIECE_COLUMNS
+from dashboard.state import UPSTREAM, AppState
+from dashboard.views import figures, maps
 from msgl_core import PARENT_SEGMENT
 
 LEGEND = """<div style="font-size:0.9em;line-height:1.7">
@@ -46,50 +49,69 @@ def checkbox(state: param.Parameterized, name: str, label: str, disabled: bool =
     return box
 
 
-class NetworkMap(TabView):
+class NetworkMap(Viewer):
     """Map of the network with hover (ids, length, parent segment, observed days, names); a click picks the
-    outlet of the domain, and the map zooms to the chosen domain (a locator inset shows where it lies)."""
+    outlet of the domain, and the map zooms to the chosen domain (a locator inset shows where it lies).
 
-    tab = "network"
+    The Bokeh figure is built once per session (:mod:`dashboard.views.figures`); the layer toggles, the chosen
+    domain and the basemap only change what it shows.
+    """
+
+    state = param.ClassSelector(class_=AppState, doc="Session state shared by all views.")
 
     def __init__(self, **params: object) -> None:
         super().__init__(**params)
         r = self.state.resources
-        # One layer per kind of thing, each with one tooltip per thing: a reach is drawn as many pieces.
-        self._reaches = maps.segments(r.reach_pieces, ["reach", PARENT_SEGMENT, "length_km", "n_obs_days", "observed"],
-                                      "fine reaches").opts(
-            color="observed", cmap=REACH_COLORS, line_width=1.7, tools=["hover"], hooks=[maps.one_tooltip_per("reach")],
-            hover_tooltips=maps.one_line(f"reach <b>@reach</b> · segment @{PARENT_SEGMENT} · @length_km{{0.00}} km · "
-                                         "@n_obs_days observed days"))
-        self._coarse = maps.segments(r.segment_pieces, ["segment", "length_km", "n_reaches", "area_km2", "n_obs_days"],
-                                     "NHM segments")
+        fig = figures.map_figure(r.bounds, WIDTH, MAX_HEIGHT, "Delaware River Basin", scale_bar=True)
+        figures.add_outline(fig, r)
+        self._domain_source = figures.pieces_source(_no_pieces())
+        figures.line_layer(fig, self._domain_source, line_color="#ff7f0e", line_width=7, line_alpha=0.55)
+        self._coarse = figures.line_layer(fig, figures.pieces_source(r.segment_pieces), line_color="#1f4e79")
+        polygons = r.reservoir_polygons()
+        self._reservoirs = fig.patches("x", "y", source=ColumnDataSource({
+            "x": [p["x"] for p in polygons], "y": [p["y"] for p in polygons], "name": [p["name"] for p in polygons],
+            "area_km2": [p["area_km2"] for p in polygons]}), fill_color="#7fb8e6", line_color="#2b6ea8", line_width=0.8)
+        self._dams = fig.scatter("x", "y", source=_source(r.dam_points()), marker="triangle", size=9,
+                                 color="#b30000")
+        self._reaches = figures.line_layer(fig, figures.pieces_source(r.reach_pieces), line_width=1.7, line_color=
+                                           factor_cmap("observed", list(REACH_COLORS.values()), list(REACH_COLORS)))
         sites = r.site_points()
         sites = sites.assign(status=np.where(sites["n_obs_days"] > 0, *SITE_COLORS),
                              marker_size=np.where(sites["n_obs_days"] > 0, 4.0, 2.5))
-        self._sites = maps.points(sites, ["site_id", "reach", "segment", "n_obs_days", "status", "marker_size"],
-                                  "observation sites").opts(
-            color="status", cmap=SITE_COLORS, size="marker_size", fill_alpha=0.8, line_alpha=0, tools=["hover"],
-            hover_tooltips=maps.one_line("site <b>@site_id</b> · reach @reach · @n_obs_days observed days"))
-        self._reservoirs = hv.Polygons(r.reservoir_polygons(), kdims=["x", "y"], vdims=["name", "area_km2"],
-                                       label="reservoirs").opts(
-            color="#7fb8e6", line_color="#2b6ea8", line_width=0.8, tools=["hover"],
-            hover_tooltips=maps.one_line("reservoir <b>@name</b> · @area_km2{0.0} km²"))
-        self._dams = maps.points(r.dam_points(), ["name", "river", "year"], "dams").opts(
-            marker="triangle", size=9, color="#b30000", tools=["hover"],
-            hover_tooltips=maps.one_line("dam <b>@name</b> · @river · built @{year}"))
-        self._zoomed_basin = self._basin()
-        self._view = r.bounds
-        self._plot = pn.pane.HoloViews(linked_axes=False)
-        self._locator = pn.pane.HoloViews(hv.DynamicMap(self._locator_map, streams=[hv.streams.Params(
-            self.state, ["check"])]), linked_axes=False)
+        self._sites = fig.scatter("x", "y", source=_source(sites), size="marker_size", fill_alpha=0.8,
+                                  line_alpha=0, color=factor_cmap("status", list(SITE_COLORS.values()), list(SITE_COLORS)))
+        # One hover per kind of thing, each with one tooltip per thing: a reach is drawn as many pieces.
+        figures.add_hover(fig, [self._reaches], maps.one_line(
+            f"reach <b>@{{reach}}</b> · segment @{{{PARENT_SEGMENT}}} · @{{length_km}}{{0.00}} km · "
+            "@{n_obs_days} observed days"), one_per="reach")
+        self._segment_hover = figures.add_hover(fig, [], maps.one_line(
+            "segment <b>@{segment}</b> · @{length_km}{0.0} km · @{n_reaches} fine reaches · "
+            "@{area_km2}{0,0} km² drained · @{n_obs_days} observed reach-days"), one_per="segment")
+        figures.add_hover(fig, [self._sites], maps.one_line(
+            "site <b>@{site_id}</b> · reach @{reach} · @{n_obs_days} observed days"))
+        figures.add_hover(fig, [self._reservoirs], maps.one_line("reservoir <b>@{name}</b> · @{area_km2}{0.0} km²"))
+        figures.add_hover(fig, [self._dams], maps.one_line("dam <b>@{name}</b> · @{river} · built @{year}"))
+        figures.on_tap(fig, self._on_tap)
+        self._figure = fig
+        self._plot = pn.pane.Bokeh(fig)
+        self._zoomed_basin = self._basin()  # the page opens on the whole DRB; later choices zoom
+        self._locator_box = ColumnDataSource({"left": [], "bottom": [], "right": [], "top": []})
+        locator = figures.map_figure(r.bounds, LOCATOR_SIZE, int(LOCATOR_SIZE * 1.6), toolbar=False)
+        locator.min_border = 0
+        figures.add_outline(locator, r, width=1)
+        locator.quad(left="left", bottom="bottom", right="right", top="top", source=self._locator_box,
+                     fill_color="#ff7f0e", fill_alpha=0.25, line_color="#d95f02", line_width=1.5)
+        self._locator = pn.pane.Bokeh(locator)
         self._info = pn.pane.Markdown(sizing_mode="stretch_width")
         self._basemap = checkbox(self.state, "basemap", "tile basemap", disabled=True)
         self._toggles = pn.Column(self._basemap, checkbox(self.state, "show_reaches", "fine reaches"),
                                   checkbox(self.state, "show_sites", "observation sites, reservoirs, dams"))
-        self.state.param.watch(self.refresh, ["basemap", "show_reaches", "show_sites"])
+        self.state.param.watch(self._layers, ["basemap", "show_reaches", "show_sites"])
         self.state.param.watch(self._tiles_checked, "tiles_online")
         self.state.param.watch(self._describe, ["check", "clicked_segment"])
-        self.refresh()
+        self.state.param.watch(self._domain_changed, "check")
+        self._layers()
+        self._domain_changed()
         self._describe()
         self._tiles_checked()
 
@@ -97,56 +119,33 @@ class NetworkMap(TabView):
         config = self.state.check.config
         return None if config is None else config.basin
 
-    def _domain_layer(self, check: object) -> hv.Segments:
-        basin = self._basin()
-        pieces = self.state.resources.segment_pieces
-        chosen = pieces.iloc[:0] if basin is None else pieces[
-            pieces["segment"].isin(self.state.resources.domain_segments(basin))]
-        return maps.segments(chosen[maps.PIECE_COLUMNS], [], "chosen domain").opts(
-            color="#ff7f0e", line_width=7, alpha=0.55, tools=[], hooks=[self._zoom_to_domain])
+    def _layers(self, *events: object) -> None:
+        """Show the layers the toggles ask for; the coarse segments carry the hover while the reaches are hidden."""
+        s = self.state
+        with figures.hold(self._figure):
+            figures.show_tiles(self._figure, s.basemap)
+            self._reaches.visible = s.show_reaches
+            self._coarse.glyph.update(line_width=6 if s.show_reaches else 3.5,
+                                      line_alpha=0.18 if s.show_reaches else 0.9)
+            self._segment_hover.renderers = [] if s.show_reaches else [self._coarse]
+            for layer in (self._reservoirs, self._dams, self._sites):
+                layer.visible = s.show_sites
 
-    def _zoom_to_domain(self, plot: object, element: object) -> None:
-        """Hook of the domain layer: when the chosen domain changed, zoom the map to it (equal x/y scale kept)."""
-        basin = self._basin()
-        if basin is None or basin == self._zoomed_basin:
-            return
-        self._zoomed_basin = basin
-        figure = plot.state  # type: ignore[attr-defined]
-        aspect = (figure.frame_height or 1) / (figure.frame_width or 1)
-        self._view = self.state.resources.domain_bounds(basin).fit(aspect)
-        figure.x_range.update(start=self._view.left, end=self._view.right)
-        figure.y_range.update(start=self._view.bottom, end=self._view.top)
-
-    def _locator_map(self, check: object) -> hv.Overlay:
-        basin = self._basin()
-        return maps.locator(self.state.resources, None if basin is None else self.state.resources.domain_bounds(basin),
-                            LOCATOR_SIZE)
-
-    def draw(self) -> None:
-        """Rebuild the map (layers follow the toggles); it keeps showing the chosen domain's extent."""
-        s, r = self.state, self.state.resources
-        coarse = self._coarse.opts(clone=True, color="#1f4e79", line_width=6 if s.show_reaches else 3.5,
-                                   alpha=0.18 if s.show_reaches else 0.9, tools=[])
-        if not s.show_reaches:  # the segments are what is under the cursor then
-            coarse = coarse.opts(tools=["hover"], hooks=[maps.one_tooltip_per("segment")], hover_tooltips=maps.one_line(
-                "segment <b>@segment</b> · @length_km{0.0} km · @n_reaches fine reaches · "
-                "@area_km2{0,0} km² drained · @n_obs_days observed reach-days"))
-        domain = hv.DynamicMap(self._domain_layer, streams=[hv.streams.Params(s, ["check"])])
-        # Tap on the inner DynamicMap: HoloViews ignores a Tap on an overlay that contains DynamicMaps.
-        hv.streams.Tap(source=domain, x=None, y=None).add_subscriber(self._on_tap)
-        layers = [maps.basemap(r, s.basemap), domain, coarse]
-        if s.show_sites:
-            layers += [self._reservoirs, self._dams]
-        if s.show_reaches:
-            layers.append(self._reaches)
-        if s.show_sites:
-            layers.append(self._sites)
-        overlay = layers[0]
-        for layer in layers[1:]:
-            overlay = overlay * layer
-        options = maps.map_options(r.bounds, WIDTH, MAX_HEIGHT, "Delaware River Basin", scale_bar=True)
-        self._plot.object = overlay.opts(**{**options, "xlim": self._view.xlim, "ylim": self._view.ylim},
-                                         legend_position="bottom_left", show_legend=False)
+    def _domain_changed(self, *events: object) -> None:
+        """Draw the chosen domain in orange, box it in the locator and, when it changed, zoom the map to it."""
+        basin, r = self._basin(), self.state.resources
+        pieces = r.segment_pieces
+        chosen = pieces.iloc[:0] if basin is None else pieces[pieces["segment"].isin(r.domain_segments(basin))]
+        with figures.hold(self._figure):
+            self._domain_source.data = {c: chosen[c].to_numpy() for c in PIECE_COLUMNS}
+            box = [] if basin is None else [r.domain_bounds(basin)]
+            self._locator_box.data = {side: [getattr(b, side) for b in box] for side in ("left", "bottom", "right", "top")}
+            if basin is not None and basin != self._zoomed_basin:
+                self._zoomed_basin = basin
+                aspect = (self._figure.frame_height or 1) / (self._figure.frame_width or 1)
+                view = r.domain_bounds(basin).fit(aspect)
+                self._figure.x_range.update(start=view.left, end=view.right)
+                self._figure.y_range.update(start=view.bottom, end=view.top)
 
     def _tiles_checked(self, *events: object) -> None:
         online = self.state.tiles_online
@@ -181,3 +180,12 @@ class NetworkMap(TabView):
         # A FlexBox, so that on a narrow screen (a 1024-px tablet) the legend wraps below the map instead of
         # being cut off.
         return pn.FlexBox(self._plot, side, flex_wrap="wrap", name="Network", sizing_mode="stretch_width")
+
+
+def _no_pieces() -> dict[str, np.ndarray]:
+    return {c: np.array([], dtype=float) for c in PIECE_COLUMNS}
+
+
+def _source(frame: pd.DataFrame) -> ColumnDataSource:
+    """A data source of ``frame``'s columns (without its index)."""
+    return ColumnDataSource({c: frame[c].to_numpy() for c in frame})

@@ -17,7 +17,7 @@ from dashboard import browser as chromium
 from dashboard.geometry import Bounds
 from dashboard.resources import Resources
 from dashboard.state import UPSTREAM, AppState
-from dashboard.views import maps
+from dashboard.views import figures, maps
 from dashboard.views.network_map import NetworkMap
 
 PROBLEM = chromium.chromium_problem()
@@ -129,11 +129,11 @@ def test_hover_lists_a_line_of_many_pieces_once(browser: Any, first_per_reach: b
     # Reach "a" is three pieces meeting near the cursor, reach "b" one piece through the same point.
     pieces = pd.DataFrame({"x0": [0, 10, 10, 0], "y0": [0, 10, 10, 20], "x1": [10, 10, 20, 20], "y1": [10, 10, 0, 0],
                            "reach": ["a", "a", "a", "b"]})
-    hooks = [maps.one_tooltip_per("reach")] if first_per_reach else []
-    plot = maps.segments(pieces, ["reach"]).opts(tools=["hover"], hooks=hooks, hover_tooltips="@{reach}",
-                                                 frame_width=300, frame_height=300, xlim=(-5, 25), ylim=(-5, 25))
+    fig = figures.map_figure(Bounds(-5, -5, 25, 25), 300, 300)
+    line = figures.line_layer(fig, figures.pieces_source(pieces))
+    figures.add_hover(fig, [line], "@{reach}", one_per="reach" if first_per_reach else None)
     port = chromium.free_port()
-    server = pn.serve({"/": lambda: pn.pane.HoloViews(plot)}, port=port, address="127.0.0.1", show=False,
+    server = pn.serve({"/": lambda: pn.pane.Bokeh(fig)}, port=port, address="127.0.0.1", show=False,
                       threaded=True, websocket_origin=[f"127.0.0.1:{port}"])
     try:
         page = chromium.new_page(browser)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import panel as pn
 import pytest
 from bokeh.document import Document
+from bokeh.models import VArea
 from typer.testing import CliRunner
 
 from dashboard.app import Dashboard, create_app
@@ -92,7 +94,7 @@ def test_reach_panel_and_downloads(resources: Resources, base_config: RunConfig,
     assert "Reach 101_1" in reach._title.object and reach._plots.visible
     _render(reach)
     months = reach.month_errors("101_1").set_index("month")  # the panel's test error by month
-    assert f"fewer than {MIN_GROUP_OBS} observations" in reach._months.object[()].opts.get().kwargs["title"]
+    assert f"fewer than {MIN_GROUP_OBS} observations" in reach.figures.months.title.text
     assert months.loc["Mar", "n_obs"] >= MIN_GROUP_OBS and months.loc["Mar", "rmse"] > 0
     state.reach = "104_1"  # 7 test observations: no score, as in the run's metrics
     months = reach.month_errors("104_1").set_index("month")
@@ -155,9 +157,7 @@ def test_a_holdout_run_labels_withheld_observations_as_held_out(resources: Resou
 
 
 def test_an_ensemble_hydrograph_shows_the_member_bands(resources: Resources, base_config: RunConfig,
-                                                       ensemble_runs: Path) -> None:
-    import holoviews as hv
-
+                                                       ensemble_runs: Path, tiny_run: Run) -> None:
     from msgl_core import list_runs
 
     state = AppState(resources, base_config, ensemble_runs)
@@ -168,7 +168,15 @@ def test_an_ensemble_hydrograph_shows_the_member_bands(resources: Resources, bas
     series = state.results.reach_series("101_1")
     sampled = series["prediction_q05"].notna()
     assert sampled.any() and (series.loc[sampled, "prediction_q05"] <= series.loc[sampled, "prediction_q95"]).all()
-    plot = reach._hydrograph_plot("101_1")
-    bands = [layer for layer in plot if isinstance(layer, hv.Area)]
-    assert [b.label for b in bands] == ["5–95 % of members", "25–75 % of members"]
-    assert any(isinstance(layer, hv.Curve) and layer.label == "ensemble mean" for layer in plot)
+    state.reach = "101_1"
+    hydrograph = reach.figures.hydrograph
+    labels = [item.label["value"] for item in hydrograph.legend[0].items]
+    assert labels[:3] == ["5–95 % of members", "25–75 % of members", "ensemble mean"]
+    bands = [r for r in hydrograph.renderers if isinstance(r.glyph, VArea)]
+    assert len(bands) == 2 and all(band.visible for band in bands)
+    data = bands[0].data_source.data
+    np.testing.assert_allclose(data["prediction_q05"], series["prediction_q05"].to_numpy(), rtol=1e-6)
+    state.load(tiny_run.path)  # a deterministic run: no bands, its predictions
+    state.reach = "101_1"
+    assert not any(band.visible for band in bands)
+    assert [item.label["value"] for item in hydrograph.legend[0].items][0] == "predicted"
