@@ -9,11 +9,18 @@ Measures, on the real DRB data:
 and checks that concurrent sessions (default 10, at most --concurrency opening at once) each load a run
 and step to their own day without cross-talk.
   reach_click   click a gauged reach on the day map -> its title and hydrograph data shown
+  clients       --clients sessions (default 20) opened at once on shared URLs, each with its own run and day
+                (a class opening the lesson's links): every client requests the page and pulls its document
+                over the websocket as a browser does, but draws nothing, so the figure is the server's share
+                (in a classroom each pupil's machine draws its own page; here the browsers would share the
+                server's 2 cores). Each document must show its own run and day (no cross-talk).
 Targets (issue: the dashboard for its three audiences): first render <= 2 s; date change <= 150 ms;
-click a reach -> hydrograph <= 500 ms; loading a cached run <= 1 s.
+click a reach -> hydrograph <= 500 ms; loading a cached run <= 1 s; 20 sessions at once <= 10 s with the
+server under 4 GB (its peak resident memory, from /proc).
 Usage:
     python benchmarks/dashboard_speed.py [--runs-dir /tmp/msglruns] [--run NAME] [--repeats 3] [--steps 10]
-        [--sessions 10] [--concurrency 5] [--screenshots DIR] [--out benchmarks/out/dashboard_speed.json]
+        [--sessions 10] [--concurrency 5] [--clients 20] [--screenshots DIR]
+        [--out benchmarks/out/dashboard_speed.json]
 Needs Debian's chromium (/usr/bin/chromium) and the playwright package (no browser download).
 ``--smoke`` serves the tiny test bundle (written in code) with one run trained on it, once each, so CI keeps
 the script working; its timings mean nothing.
@@ -24,8 +31,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
+import json
 import os
 import platform
+import re
 import shutil
 import socket
 import statistics
@@ -42,9 +51,11 @@ from support.json_report import write_report
 from dashboard import browser as chromium
 from dashboard.resources import load_resources
 from dashboard.results import open_results
+from dashboard.views.maps import run_title
 from msgl_core import PARENT_SEGMENT, Run, list_runs, runs_root
 
-TARGETS = {"first_render_s": 2.0, "date_change_s": 0.15, "load_run_s": 1.0, "reach_click_s": 0.5}
+TARGETS = {"first_render_s": 2.0, "date_change_s": 0.15, "load_run_s": 1.0, "reach_click_s": 0.5, "clients_s": 10.0,
+           "server_peak_rss_mb": 4096.0}
 #: Data columns that identify the day map's predicted-temperature lines in the page.
 DAY_MAP = ["prediction", PARENT_SEGMENT]
 
@@ -210,6 +221,84 @@ async def sessions_without_crosstalk(url: str, runs: list[Run], domain_pieces: d
             "total_s": round(total, 1), "per_session": rows}
 
 
+async def clients_at_once(url: str, runs: list[Run], n: int) -> dict:
+    """``n`` protocol-level clients at once, client k on the shared URL of run k % len(runs) and its default day
+    + k days (Day map tab): seconds until each has its page and its document, and whether the document shows that
+    run's title and that day."""
+    from tornado.httpclient import AsyncHTTPClient
+
+    AsyncHTTPClient.configure(None, max_clients=n)
+    days = {str(r.path): open_results(r.path).default_date() for r in runs}
+
+    async def client(k: int) -> dict:
+        run = runs[k % len(runs)]
+        day = days[str(run.path)] + pd.Timedelta(days=k)
+        page, (seconds, document) = await pull_document(url, f"run={run.path.name}&tab=day&day={day.date()}")
+        texts = " ".join(text.replace("\n", " · ") for text in _strings(json.loads(document)))
+        return {"client": k, "run": run.path.name, "day": str(day.date()), "page_s": round(page, 2),
+                "seconds": round(seconds, 2), "own_run_and_day": run_title(run, "Predicted − observed", day) in texts}
+
+    start = time.perf_counter()
+    rows = await asyncio.gather(*[client(k) for k in range(n)])
+    total = time.perf_counter() - start
+    return {"clients": n, "runs": len(runs), "all_isolated": all(r["own_run_and_day"] for r in rows),
+            "total_s": round(total, 2), "per_client": rows}
+
+
+def _strings(value: object) -> list[str]:
+    """Every string inside a JSON value."""
+    if isinstance(value, str):
+        return [value]
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return [text for item in items for text in _strings(item)]
+
+
+async def pull_document(url: str, query: str) -> tuple[float, tuple[float, str]]:
+    """Open ``url?query`` as a browser would, without drawing: request the page (the server builds the session),
+    then pull the session's document over the websocket (Bokeh's PULL-DOC). Returns the seconds until the page
+    arrived and (seconds until the document arrived, the document's JSON text)."""
+    from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    start = time.perf_counter()
+    response = await AsyncHTTPClient().fetch(f"{url}?{query}", request_timeout=600)
+    page = time.perf_counter() - start
+    match = re.search(r'"token":"([^"]+)"', response.body.decode())
+    if match is None:
+        raise RuntimeError(f"no session token in the page of {url}?{query}")
+    host = url.split("//", 1)[1].rstrip("/")
+    socket = await websocket_connect(HTTPRequest(f"ws://{host}/ws", headers={"Origin": f"http://{host}"},
+                                                 request_timeout=600), subprotocols=["bokeh", match.group(1)])
+
+    async def message() -> tuple[dict, str]:
+        header = json.loads(await socket.read_message())
+        await socket.read_message()  # metadata
+        content = await socket.read_message()
+        for _ in range(2 * header.get("num_buffers", 0)):  # a buffer's id, then its bytes
+            await socket.read_message()
+        return header, content
+
+    for frame in ('{"msgid": "1", "msgtype": "PULL-DOC-REQ"}', "{}", "{}"):
+        await socket.write_message(frame)
+    while True:  # the server's ACK and patches may come first
+        header, content = await message()
+        if header["msgtype"] == "PULL-DOC-REPLY":
+            break
+    seconds = time.perf_counter() - start
+    socket.close()
+    return page, (seconds, content)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory of process ``pid`` (MB), from /proc (Linux); NaN elsewhere."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return float("nan")
+    kb = next((int(line.split()[1]) for line in text.splitlines() if line.startswith("VmHWM:")), None)
+    return float("nan") if kb is None else kb / 1024
+
+
 async def _route_local(route: Any) -> None:
     if route.request.url.startswith(chromium.LOCAL):
         await route.continue_()
@@ -243,6 +332,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="date changes to time")
     parser.add_argument("--sessions", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=5)
+    parser.add_argument("--clients", type=int, default=20,
+                        help="protocol-level clients opened at once on shared URLs (the server's share; 0: skip)")
     parser.add_argument("--screenshots", type=Path, default=None)
     parser.add_argument("--train-epochs", type=int, default=0,
                         help="also time date changes while another session trains this many epochs (adds a run)")
@@ -256,7 +347,7 @@ def main() -> None:
     if args.smoke:
         data = smoke_fixture(Path(tempfile.mkdtemp(prefix="msgl-dashboard-smoke-")))
         args.runs_dir = Path(data[-1]).parent / "runs"
-        args.repeats, args.steps, args.sessions, args.concurrency = 1, 2, 2, 2
+        args.repeats, args.steps, args.sessions, args.concurrency, args.clients = 1, 2, 2, 2, 2
     runs_dir = runs_root(args.runs_dir)
     runs = list_runs(runs_dir).runs
     if not runs:
@@ -301,12 +392,17 @@ def main() -> None:
         if args.sessions:
             report["concurrent_sessions"] = asyncio.run(sessions_without_crosstalk(
                 url, runs, sizes, args.sessions, args.concurrency))
+        if args.clients:
+            report["clients_at_once"] = asyncio.run(clients_at_once(url, runs, args.clients))
+        report["server_peak_rss_mb"] = round(peak_rss_mb(server.pid), 1)
     finally:
         server.terminate()
         server.wait(30)
     checks = {"first_render_s": report["first_render_warm_s"]["median"],
               "date_change_s": report["date_change_s"]["median"], "load_run_s": report["load_run_warm_s"]["median"],
-              "reach_click_s": report["reach_click_s"]["median"]}
+              "reach_click_s": report["reach_click_s"]["median"], "server_peak_rss_mb": report["server_peak_rss_mb"]}
+    if "clients_at_once" in report:
+        checks["clients_s"] = report["clients_at_once"]["total_s"]
     report["targets"] = {k: {"target": TARGETS[k], "measured": v, "ok": v <= TARGETS[k]} for k, v in checks.items()}
     write_report(report, args.out, default=str)
     print(f"run {run.path.name} ({report['domain_pieces']} reach pieces; network {report['reach_pieces']}); "
@@ -318,7 +414,10 @@ def main() -> None:
             ("load cached run, warm (s)", report["load_run_warm_s"]["median"], TARGETS["load_run_s"]),
             ("date change, median (s)", report["date_change_s"]["median"], TARGETS["date_change_s"]),
             ("date change, max (s)", report["date_change_s"]["max"], TARGETS["date_change_s"]),
-            ("reach click, median (s)", report["reach_click_s"]["median"], TARGETS["reach_click_s"])]
+            ("reach click, median (s)", report["reach_click_s"]["median"], TARGETS["reach_click_s"]),
+            ("server peak memory (MB)", report["server_peak_rss_mb"], TARGETS["server_peak_rss_mb"])]
+    if "clients_at_once" in report:
+        rows.append((f"{args.clients} clients at once (s)", report["clients_at_once"]["total_s"], TARGETS["clients_s"]))
     for name, value, target in rows:
         print(f"{name:<26}{value:>12.3f}{target:>10.2f}  {'yes' if value <= target else 'NO'}")
     if "while_training" in report:
@@ -330,6 +429,10 @@ def main() -> None:
         print(f"{s['sessions']} concurrent sessions ({s['concurrency']} at a time, {s['runs']} run(s)): "
               f"{'each kept its own run and day' if s['all_isolated'] else 'CROSS-TALK or failure'} "
               f"in {s['total_s']} s")
+    if "clients_at_once" in report:
+        c = report["clients_at_once"]
+        print(f"{c['clients']} clients opened shared URLs at once ({c['runs']} run(s)): "
+              f"{'each document showed its own run and day' if c['all_isolated'] else 'CROSS-TALK or failure'}")
     print(f"wrote {args.out}")
 
 

@@ -18,15 +18,19 @@ import panel as pn
 
 from dashboard.geometry import SIMPLIFY_M, Bounds, line_pieces, nearest_line, polygon_table, ring_paths, to_mercator
 from msgl_core import (
+    METRICS,
     PARENT_SEGMENT,
     PRESETS,
     MapLayers,
     MultiscaleData,
+    Reliability,
+    Run,
     available_presets,
     check_domain,
     load_dataset,
     map_layers,
     reach_table,
+    reliability,
 )
 
 log = logging.getLogger(__name__)
@@ -85,6 +89,7 @@ class Resources:
         self._dams = _dam_points(layers)
         self._sites = _site_points(layers)
         self._domains: dict[str, gpd.GeoDataFrame] = {}
+        self._verdicts: dict[tuple[str, int], Reliability] = {}
         self._lock = threading.Lock()
 
     # -- domains ---------------------------------------------------------------------------------
@@ -121,6 +126,21 @@ class Resources:
             if key not in self._domains:
                 self._domains[key] = self.segments.loc[check_domain(self.data.network, key)]
             return self._domains[key]
+
+    def reliability(self, run: Run) -> Reliability:
+        """:func:`msgl_core.reliability` of ``run`` on this dataset, computed once per state of its ``metrics.json``
+        (every page marks the unreliable runs of the run cache: a hundred verdicts cost ~0.7 s per page)."""
+        try:
+            key = (str(run.path), (run.path / METRICS).stat().st_mtime_ns)
+        except OSError:  # a record without its folder: nothing to key the verdict by
+            return reliability(run, self.data)
+        with self._lock:
+            verdict = self._verdicts.get(key)
+        if verdict is None:
+            verdict = reliability(run, self.data)
+            with self._lock:
+                self._verdicts[key] = verdict
+        return verdict
 
     # -- picking ---------------------------------------------------------------------------------
 

@@ -1,11 +1,12 @@
 """A trained run's results in the shapes the views draw: day slices, reach series, error tables.
 
 :func:`open_results` is cached per process (``pn.cache``), so sessions that open the same run share
-one read-only copy of its predictions.
+one read-only copy of its predictions; :func:`read_run` caches the run records every page lists.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import tempfile
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import panel as pn
 import xarray as xr
 
 from msgl_core import (
+    CONFIG,
     METRICS,
     PARENT_SEGMENT,
     PREDICTIONS,
@@ -33,6 +35,8 @@ from msgl_core import (
     split_labels,
 )
 
+#: Run records kept by :func:`read_run` (a run cache of a few thousand runs stays listed without reading them again).
+RUN_RECORDS = 4096
 #: Predictions up to this size (bytes in memory) are loaded eagerly; bigger ones stay lazy on disk.
 EAGER_BYTES = 150_000_000
 #: Days sampled from the record for colour ranges (the whole record's, and each calendar month's).
@@ -231,6 +235,22 @@ def _open(path: str, stamp: float) -> RunResults:
     held_out = np.isin(predictions[PARENT_SEGMENT].values, run.config.holdout_segments)
     return RunResults(run, predictions, pd.Index(predictions[REACH].values.astype(str)), time,
                       split_labels(time, run.config), run.metrics.per_reach_frame(), clim, held_out)
+
+
+def read_run(path: Path) -> Run:
+    """:func:`msgl_core.load_run`, cached per process while the run's ``config.yaml`` and ``metrics.json`` are
+    unchanged: every page lists the run cache (:func:`msgl_core.list_runs`), and reading a hundred runs cost
+    ~1 s of server time per page. Raises what :func:`msgl_core.load_run` raises (nothing is cached then)."""
+    try:
+        stamp = ((path / CONFIG).stat().st_mtime_ns, (path / METRICS).stat().st_mtime_ns)
+    except OSError:
+        return load_run(path)  # not a complete run: load_run says why
+    return _read_run(str(path), stamp)
+
+
+@functools.lru_cache(maxsize=RUN_RECORDS)
+def _read_run(path: str, stamp: tuple[int, int]) -> Run:
+    return load_run(path)
 
 
 def open_results(path: str | Path) -> RunResults:

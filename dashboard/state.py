@@ -21,7 +21,7 @@ import param
 
 from dashboard.jobs import FINISHED, Progress, TrainingJob, running_job, start_or_follow
 from dashboard.resources import Resources
-from dashboard.results import RunResults, open_results
+from dashboard.results import RunResults, open_results, read_run
 from msgl_core import (
     DEVICES,
     PARENT_SEGMENT,
@@ -33,7 +33,6 @@ from msgl_core import (
     is_complete,
     list_runs,
     observation_counts,
-    reliability,
     run_path,
     runs_root,
     variant_names,
@@ -308,7 +307,7 @@ class AppState(param.Parameterized):
 
     def refresh_runs(self) -> None:
         """Re-read the run cache (complete runs, newest first); unreadable folders go to :attr:`skipped_runs`."""
-        listing = list_runs(self.runs_folder)
+        listing = list_runs(self.runs_folder, load=read_run)
         self.param.update(cached_runs=listing.runs, skipped_runs=listing.unreadable)
 
     # -- loading and training --------------------------------------------------------------------
@@ -330,7 +329,7 @@ class AppState(param.Parameterized):
         note = ""
         if results.run.data_fingerprint != self.resources.data.path.name:
             note = f" (made with data {results.run.data_fingerprint}; this server uses {self.resources.data.path.name})"
-        verdict = reliability(results.run, self.resources.data)
+        verdict = self.resources.reliability(results.run)
         if not verdict.ok:  # never shown in green (msgl_core's rule)
             note += f". Unreliable: {'; '.join(verdict.reasons)}"
         self.say(f"Loaded {results.run.label()}{note}. Click a reach on a map to see its hydrograph.",

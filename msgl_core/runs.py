@@ -162,17 +162,18 @@ class RunListing:
     unreadable: list[str]
 
 
-def list_runs(root: str | Path | None = None) -> RunListing:
+def list_runs(root: str | Path | None = None, load: Callable[[Path], Run] = load_run) -> RunListing:
     """Complete runs under ``root`` (see :func:`runs_root`), newest first.
 
     A run whose files cannot be read (bad YAML, unknown config keys, other run format, ...) is listed
-    in ``unreadable`` as ``"folder: reason"`` instead of failing the whole listing.
+    in ``unreadable`` as ``"folder: reason"`` instead of failing the whole listing. ``load`` reads one run
+    folder (:func:`load_run`; a long-lived process such as the dashboard passes a cached one).
     """
     folder = runs_root(root)
     runs, unreadable = [], []
     for metrics in sorted(folder.glob(f"*/{METRICS}")) if folder.is_dir() else []:
         try:
-            runs.append(load_run(metrics.parent))
+            runs.append(load(metrics.parent))
         except (OSError, ValueError) as error:
             unreadable.append(f"{metrics.parent.name}: {error}")
     runs.sort(key=lambda r: (r.path / METRICS).stat().st_mtime, reverse=True)

@@ -24,13 +24,13 @@ import panel as pn
 
 from dashboard.design import CHOICE_BUTTONS
 from dashboard.geometry import Bounds
+from dashboard.resources import Resources
 from dashboard.views import maps
 from dashboard.views.error_map import MISSING_NOTE, ColourScale, error_overlay, metric_options, score_formatters
 from dashboard.views.run_picker import UNRELIABLE, option_label, verdict_markdown
 from dashboard.views.tab_view import TabView
 from msgl_core import (
     ComparisonOutputs,
-    MultiscaleData,
     Reliability,
     Run,
     RunConfig,
@@ -38,7 +38,6 @@ from msgl_core import (
     Scores,
     format_table,
     read_comparison,
-    reliability,
     run_outcome,
     summarise,
 )
@@ -115,9 +114,9 @@ def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
     return pd.DataFrame([run.summary() for run in runs])
 
 
-def verdicts(runs: Sequence[Run], data: MultiscaleData) -> dict[str, Reliability]:
+def verdicts(runs: Sequence[Run], resources: Resources) -> dict[str, Reliability]:
     """:func:`msgl_core.reliability` of each run, by run folder name."""
-    return {run.path.name: reliability(run, data) for run in runs}
+    return {run.path.name: resources.reliability(run) for run in runs}
 
 
 def verdict_cell(verdict: Reliability | None) -> str:
@@ -218,7 +217,7 @@ class CompareRuns(TabView):
 
     def draw(self) -> None:
         """Redraw the domain list, table, chart and maps."""
-        self._verdicts = verdicts(self.state.cached_runs, self.state.resources.data)
+        self._verdicts = verdicts(self.state.cached_runs, self.state.resources)
         self._runs_changed()
 
     def _runs(self) -> list[Run]:

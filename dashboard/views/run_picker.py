@@ -14,7 +14,7 @@ import param
 from panel.viewable import Viewer
 
 from dashboard.state import AppState
-from msgl_core import Reliability, Run, reliability
+from msgl_core import Reliability, Run
 
 #: Marks an unreliable run in lists and tables.
 UNRELIABLE = "⚠ unreliable"
@@ -65,8 +65,7 @@ class RunPicker(Viewer):
 
     def _list(self, *events: object) -> None:
         runs = self._runs()
-        data = self.state.resources.data
-        options = {option_label(run, reliability(run, data)): name for name, run in runs.items()}
+        options = {option_label(run, self.state.resources.reliability(run)): name for name, run in runs.items()}
         current = None if self.state.results is None else self.state.results.name
         value = current if current in runs else self._select.value
         self._select.param.update(options=options, value=value if value in runs else next(iter(runs), None))
@@ -90,7 +89,7 @@ class RunPicker(Viewer):
         best = "?" if training is None else training.best_epoch
         rmse = f"{overall.rmse:.2f} °C" if math.isfinite(overall.rmse) else "n/a"
         held = f", hold-out segments {', '.join(map(str, cfg.holdout_segments))}" if cfg.holdout_segments else ""
-        verdict = verdict_markdown(reliability(run, self.state.resources.data))
+        verdict = verdict_markdown(self.state.resources.reliability(run))
         self._details.object = (
             f"**{run.path.name}**  \n{cfg.variant} on **{cfg.basin}**, ρ = {cfg.sparsity:g}, seed {cfg.seed}, "
             f"{cfg.epochs} epochs (best {best}), window {cfg.window} d, lr {cfg.learning_rate:g}{held}. "

@@ -144,3 +144,28 @@ def test_compare_pools_seeds_but_not_other_settings() -> None:
     row = groups["epochs 40"].table.iloc[0]
     assert (row["rmse_mean"], row["rmse_std"], row["n_seeds"]) == (2.0, pytest.approx(np.sqrt(2)), 2)
     assert groups["epochs 2"].table.iloc[0]["n_seeds"] == 1
+
+
+def test_run_records_and_verdicts_are_read_once_per_state_of_their_files(tiny_run: Run, resources: Resources,
+                                                                        tmp_path: Path) -> None:
+    """Every page lists the run cache; the records and reliability verdicts are cached until a run's files change."""
+    import os
+    import shutil
+
+    from dashboard.results import read_run
+    from msgl_core import METRICS, load_run, reliability
+
+    folder = tmp_path / "runs"
+    shutil.copytree(tiny_run.path, folder / tiny_run.path.name)
+    path = folder / tiny_run.path.name
+    first = list_runs(folder, load=read_run).runs[0]
+    assert read_run(path) is first and first.label() == load_run(path).label()  # (NaN scores: no ==)
+    verdict = resources.reliability(first)
+    assert resources.reliability(first) is verdict and verdict == reliability(first, resources.data)
+    later = (path / METRICS).stat().st_mtime_ns + 10**9
+    os.utime(path / METRICS, ns=(later, later))  # the run was written again
+    again = read_run(path)
+    assert again is not first and again.config == first.config
+    assert resources.reliability(again) is not verdict and resources.reliability(again) == verdict
+    with pytest.raises(FileNotFoundError, match="not a complete run"):
+        read_run(tmp_path / "nothing")

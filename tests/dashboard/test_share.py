@@ -82,12 +82,10 @@ def test_the_glossary_explains_the_page_words() -> None:
 
 def test_an_unreliable_run_is_not_announced_in_green(resources: Resources, base_config: RunConfig, tiny_run: Run,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import dashboard.state as state_module
     from msgl_core import Reliability
 
     state = AppState(resources, base_config, tiny_run.path.parent)
-    monkeypatch.setattr(state_module, "reliability",
-                        lambda run, data: Reliability(False, ("test NSE -0.40 < 0",), 100))
+    monkeypatch.setattr(resources, "reliability", lambda run: Reliability(False, ("test NSE -0.40 < 0",), 100))
     assert state.load(tiny_run.path)
     assert state.alert_level == "warning" and "Unreliable: test NSE -0.40 < 0" in state.alert
 

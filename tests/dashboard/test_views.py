@@ -180,3 +180,14 @@ def test_an_ensemble_hydrograph_shows_the_member_bands(resources: Resources, bas
     state.reach = "101_1"
     assert not any(band.visible for band in bands)
     assert [item.label["value"] for item in hydrograph.legend[0].items][0] == "predicted"
+
+
+def test_a_tab_view_is_made_when_the_tab_is_first_shown(resources: Resources, base_config: RunConfig,
+                                                        tiny_run: Run) -> None:
+    state = AppState(resources, base_config, tiny_run.path.parent)
+    dashboard = Dashboard(state=state)
+    assert set(dashboard.views) == {"network"}  # a page opening on the network map builds no other tab
+    state.load(tiny_run.path)  # shows the day map
+    assert set(dashboard.views) == {"network", "day"} and dashboard.views["day"]._drawn_for is state.results
+    state.view = "errors"
+    assert dashboard.views["errors"]._plot_box.visible  # made for the loaded run
