@@ -16,6 +16,7 @@ import param
 from bokeh.core.validation import silence
 from bokeh.core.validation.warnings import FIXED_SIZING_MODE
 from bokeh.document import Document
+from bokeh.settings import settings as bokeh_settings
 from panel.viewable import Viewer
 
 from dashboard import share
@@ -178,6 +179,9 @@ def serve(port: int = 5006, address: str = "127.0.0.1", show: bool = False, runs
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLD)
+    # Bokeh's integrity checks of every new session's document are for developing a page (`panel serve
+    # dashboard/app.py` and the tests keep them); served, they cost ~25 ms of every page.
+    bokeh_settings.perform_document_validation.set_value(False)
     origins = sorted({f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"})
     def app() -> pn.template.BaseTemplate:  # a function: Panel calls it once per browser session
         return create_app(resources=resources, base=base, runs_dir=runs_dir, comparisons_dir=comparisons_dir)

@@ -30,6 +30,10 @@ def test_benchmark_smoke_mode_runs(script: Path, tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     assert out.is_file() and out.stat().st_size > 0
+    if script.name == "dashboard_speed.py":  # the sessions opened at once each showed their own run and day
+        report = json.loads(out.read_text())
+        assert report["concurrent_sessions"]["all_isolated"] and report["clients_at_once"]["all_isolated"]
+        assert report["server_peak_rss_mb"] > 0
 
 
 def test_cv_variance_smoke_trains_the_whole_grid_through_run_cv(tmp_path: Path) -> None:

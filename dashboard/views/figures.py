@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import numpy as np
+import panel as pn
 from bokeh.events import Tap
 from bokeh.models import (
     ColorBar,
@@ -143,13 +144,10 @@ def on_tap(fig: figure, callback: Callable[[float | None, float | None], None]) 
 @contextmanager
 def hold(*models: object) -> Iterator[None]:
     """Send the changes made inside the block to the browser together, once, when the models are in a served
-    document (a half-changed plot is never drawn); elsewhere (tests) a no-op."""
+    document (a half-changed plot is never drawn); elsewhere (tests) a no-op. Panel's ``hold`` does the
+    sending, which is safe inside and outside a session's document lock."""
     documents = {id(d): d for d in (getattr(m, "document", None) for m in models) if d is not None}
-    held = [d for d in documents.values() if d.callbacks.hold_value is None]
-    for document in held:
-        document.hold("combine")
-    try:
+    with ExitStack() as stack:
+        for document in documents.values():
+            stack.enter_context(pn.io.hold(document))
         yield
-    finally:
-        for document in held:
-            document.unhold()

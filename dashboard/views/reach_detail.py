@@ -29,6 +29,9 @@ OBS_CLASSES = {
     "other": (f"observed, {SPLIT_NAMES['']}", "#999999", "circle"),
 }
 TEMPERATURE = "water temperature (°C)"
+#: After a run is loaded in an open page, its (hidden) reach plots are made this much later, ms: once the day map
+#: is drawn, before a reach is likely to be clicked.
+PREPARE_AFTER_MS = 1500
 
 
 def split_spans(time: pd.DatetimeIndex, split: np.ndarray, name: str) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
@@ -88,7 +91,17 @@ class ReachDetail(Viewer):
         else:
             gauged = list(results.per_reach.index.intersection(results.reaches))
             self._chooser.options = gauged + [r for r in results.reaches if r not in set(gauged)]
+            document = pn.state.curdoc
+            if self.figures is None and document is not None and document.session_context is not None and pn.state.loaded:
+                # A run loaded in an open page: make the (hidden) plots once its maps are drawn, so that the first
+                # reach clicked only sends its data (a page opened on a shared link makes them on its first reach).
+                pn.state.add_periodic_callback(self._prepare, period=PREPARE_AFTER_MS, count=1)
         self._reach_changed()
+
+    def _prepare(self) -> None:
+        results = self.state.results
+        if results is not None:
+            self._figures().show_run(results)
 
     def _shown(self) -> bool:
         results, reach = self.state.results, self.state.reach
@@ -103,15 +116,10 @@ class ReachDetail(Viewer):
             return
         results, reach = self.state.results, self.state.reach
         assert results is not None and reach is not None
-        if self.figures is None:  # built on the first chosen reach, not with the page
-            self.figures = ReachPlots()
-            self._plots[0].objects = [pn.pane.HTML(self._legend_html(), margin=(0, 10)),
-                                      pn.pane.Bokeh(self.figures.hydrograph, sizing_mode="stretch_width"),
-                                      pn.Row(pn.pane.Bokeh(self.figures.scatter), pn.pane.Bokeh(self.figures.months))]
         series = self._series(reach)
         held_out = results.is_held_out(reach)
         classes = observation_class(series, held_out)
-        self.figures.show(results, reach, series, classes, self.month_errors(reach), self.state.date)
+        self._figures().show(results, reach, series, classes, self.month_errors(reach), self.state.date)
         info = self.state.resources.reaches.loc[reach]
         metrics = results.per_reach.loc[reach] if reach in results.per_reach.index else None
         score = (f"no test score (fewer than {MIN_GROUP_OBS} test observations)"
@@ -122,6 +130,15 @@ class ReachDetail(Viewer):
         self._title.object = (f"### {maps.run_title(results.run, f'Reach {reach}')}\nParent segment "
                               f"{info[PARENT_SEGMENT]} · {info['length_m'] / 1000:.2f} km · "
                               f"{int(np.isfinite(series['observed']).sum()):,} observed days · {score} · {withheld}")
+
+    def _figures(self) -> ReachPlots:
+        """The panel's figures, made on first use (not with the page)."""
+        if self.figures is None:
+            self.figures = ReachPlots()
+            self._plots[0].objects = [pn.pane.HTML(self._legend_html(), margin=(0, 10)),
+                                      pn.pane.Bokeh(self.figures.hydrograph, sizing_mode="stretch_width"),
+                                      pn.Row(pn.pane.Bokeh(self.figures.scatter), pn.pane.Bokeh(self.figures.months))]
+        return self.figures
 
     def _series(self, reach: str) -> pd.DataFrame:
         """The reach's daily series (read once per reach for the title and the three plots)."""
@@ -218,7 +235,7 @@ class ReachPlots:
         each observed day (:func:`observation_class`) and its test errors by month; the hydrograph centres on
         ``date``."""
         with figures.hold(self.hydrograph, self.scatter, self.months):
-            self._show_run(results)
+            self.show_run(results)
             columns = ["prediction", *(ENSEMBLE_QUANTILES if results.is_ensemble else ())]
             self._series.data.update({c: series[c].to_numpy(dtype=np.float32) for c in columns})
             for band in self._bands:
@@ -255,7 +272,7 @@ class ReachPlots:
             return results.is_ensemble
         return renderer is self._curve or _has_data(renderer)
 
-    def _show_run(self, results: RunResults) -> None:
+    def show_run(self, results: RunResults) -> None:
         """The run's days and shaded periods (the same for every reach: sent once per run)."""
         if self._run is results:
             return

@@ -42,7 +42,8 @@ def _shot(page: Any, tmp_path: Path, shots: list[Path], name: str) -> None:
 
 
 def test_load_a_run_move_the_date_and_open_a_reach(browser: Any, url: str, resources: Resources, served_runs: Path,
-                                                   tmp_path: Path, shots: list[Path]) -> None:
+                                                   tmp_path: Path, shots: list[Path],
+                                                   caplog: pytest.LogCaptureFixture) -> None:
     errors: list[str] = []
     page = chromium.new_page(browser)
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -74,6 +75,7 @@ def test_load_a_run_move_the_date_and_open_a_reach(browser: Any, url: str, resou
     page.get_by_text("Reach 101_1").evaluate("element => element.scrollIntoView({block: 'start'})")
     _shot(page, tmp_path, shots, "3_reach")
     assert not errors, errors
+    assert "callback failed" not in caplog.text  # every change reached the page through the session's lock
 
 
 def test_train_in_the_page_and_see_the_error_map(browser: Any, url: str, tmp_path: Path, shots: list[Path]) -> None:
