@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 # Maps set their frame size (equal x/y scale) rather than the figure's; Bokeh's warning about that is noise.
 silence(FIXED_SIZING_MODE, True)
 TITLE = "MSGL · Delaware River Basin stream temperature"
+#: How long a new page's session waits for its browser to connect, ms. Under a burst of pages the server answers
+#: every page request before the first websocket; with Bokeh's 15 s a session whose page had arrived could be
+#: discarded first, and the page then opened without its shared link's view.
+UNUSED_SESSION_MS = 120_000
 #: Garbage-collector thresholds of a serving process (generation 0 allocations, then generation 1 and 2 counts).
 GC_THRESHOLD = (50_000, 20, 100)
 #: The view of each tab (:data:`dashboard.state.VIEWS`).
@@ -187,7 +191,7 @@ def serve(port: int = 5006, address: str = "127.0.0.1", show: bool = False, runs
         return create_app(resources=resources, base=base, runs_dir=runs_dir, comparisons_dir=comparisons_dir)
 
     return pn.serve({"/": app}, port=port, address=address, show=show, title=TITLE, websocket_origin=origins,
-                    threaded=threaded, start=True)
+                    threaded=threaded, start=True, unused_session_lifetime_milliseconds=UNUSED_SESSION_MS)
 
 
 if __name__.startswith("bokeh"):  # `panel serve dashboard/app.py`

@@ -120,7 +120,8 @@ class RunSettings(param.Parameterized):
 
     def apply_config(self, cfg: RunConfig) -> None:
         """Show ``cfg``'s choices (variant, domain, sparsity, seed, epochs, reservoir inputs); device and threads are
-        kept."""
+        kept. The rest of ``cfg`` (periods, learning rate, hold-out, ensemble settings, ...) becomes :attr:`base`, so
+        that the settings describe ``cfg``'s run, not a run of the defaults with the same choices."""
         domain, outlet = cfg.basin.lower(), self.outlet
         if domain not in self.param.domain.objects:
             try:
@@ -128,7 +129,8 @@ class RunSettings(param.Parameterized):
             except ValueError:
                 domain = WHOLE_BASIN
         values = {"domain": domain, "outlet": outlet, "sparsity": cfg.sparsity, "seed": cfg.seed,
-                  "epochs": min(cfg.epochs, self.param.epochs.bounds[1]), "reservoir_features": cfg.reservoir_features}
+                  "epochs": min(cfg.epochs, self.param.epochs.bounds[1]), "reservoir_features": cfg.reservoir_features,
+                  "base": cfg}
         if cfg.variant in self.param.variant.objects:
             values["variant"] = cfg.variant
         self.param.update(**values)
@@ -225,7 +227,7 @@ class AppState(param.Parameterized):
         if not cuda_available() and settings.device == "cuda":
             settings.device = "auto"
         settings.param.watch(self._recheck, ["variant", "domain", "outlet", "sparsity", "seed", "epochs", "device",
-                                             "threads", "reservoir_features"])
+                                             "threads", "reservoir_features", "base"])
         self.refresh_runs()
         self._recheck()
 

@@ -28,7 +28,7 @@ from msgl_core import PARENT_SEGMENT, SPLIT_NAMES
 
 #: Map frame sizes (px): side by side for tall domains, stacked for wide ones.
 SIDE_WIDTH, SIDE_MAX_HEIGHT = 390, 640
-STACKED_WIDTH, STACKED_MAX_HEIGHT = 820, 480
+STACKED_WIDTH, STACKED_MAX_HEIGHT = 560, 420
 #: Interval between frames when playing, ms.
 PLAY_MS = 700
 STEPS = {"1 day": 1, "1 week": 7, "1 month": 30, "1 year": 365}

@@ -41,10 +41,10 @@ def run_title(run: Run, what: str, day: object = None) -> str:
 
 
 def wrap_title(title: str, width: int) -> str:
-    """``title`` with line breaks at its `` · `` separators so that no line passes ``width`` px (~7 px a character)."""
+    """``title`` with line breaks at its `` · `` separators so that no line passes ``width`` px (~8 px a bold character)."""
     lines: list[str] = []
     for part in title.split(" · "):
-        if lines and len(lines[-1]) + 3 + len(part) <= width // 7:
+        if lines and len(lines[-1]) + 3 + len(part) <= width // 8:
             lines[-1] += f" · {part}"
         else:
             lines.append(part)

@@ -226,3 +226,19 @@ def test_sessions_do_not_share_state(resources: Resources, base_config: RunConfi
         assert state.results.run.path == runs[k % 2].path
         assert state.date == state.results.time[k] and state.reach == reaches[k % 2]
         assert state.settings.sparsity == runs[k % 2].config.sparsity
+
+
+def test_a_loaded_run_is_what_the_settings_describe_even_with_other_keys(resources: Resources, dash_data: MultiscaleData,
+                                                                         base_config: RunConfig, tmp_path: Path) -> None:
+    # Defect: a run with a key the sidebar cannot show (a hold-out, a learning rate, ensemble settings) loaded, and
+    # the page then said the settings describe another run and offered to train it.
+    from msgl_core import train_or_load
+
+    run = train_or_load(base_config.with_overrides(variant="rgcn_fine", holdout_segments=[104], learning_rate=0.01),
+                        dash_data, runs_dir=tmp_path, progress=False)
+    state = AppState(resources, base_config, tmp_path)
+    assert state.load(run.path)
+    assert state.check.existing == run.path and "the settings now describe" not in state.shown_run_note()
+    state.settings.seed = 7  # a new seed of that run: trained with its hold-out and learning rate
+    assert state.check.config.holdout_segments == (104,) and state.check.config.learning_rate == 0.01
+    assert "the settings now describe rgcn_fine" in state.shown_run_note()
