@@ -191,7 +191,7 @@ async def sessions_without_crosstalk(url: str, runs: list[Run], domain_pieces: d
             await context.route("**/*", _route_local)
             page = await context.new_page()
             start = time.perf_counter()
-            await page.goto(url)
+            await page.goto(url, timeout=120_000)
             await page.wait_for_function(js_rows, arg=[["reach", "length_km"], 1], timeout=120_000)
             await page.get_by_label("Cached runs").select_option(value=run.path.name)
             await page.get_by_role("button", name="Load", exact=True).click()
