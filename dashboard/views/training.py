@@ -3,10 +3,11 @@ other trainings running on this server."""
 
 from __future__ import annotations
 
-import holoviews as hv
-import pandas as pd
 import panel as pn
 import param
+from bokeh.models import ColumnDataSource, HoverTool
+from bokeh.palettes import Category10
+from bokeh.plotting import figure
 from panel.viewable import Viewer
 
 from dashboard.jobs import Progress, running_jobs
@@ -20,12 +21,26 @@ SERVER_POLL_MS = 3000
 CURVE_COLUMNS = ["epoch", "rmse", "stage"]
 
 
-def validation_curve(data: pd.DataFrame) -> hv.Overlay:
-    """Validation RMSE (°C) by epoch, points coloured by training stage; ``data`` has :data:`CURVE_COLUMNS`."""
-    return (hv.Curve(data, "epoch", ["rmse", "stage"]).opts(color="#1f77b4")
-            * hv.Scatter(data, "epoch", ["rmse", "stage"]).opts(
-                size=6, color="stage", cmap="Category10", tools=["hover"],
-                hover_tooltips=[("epoch", "@epoch"), ("stage", "@stage"), ("RMSE", "@rmse{0.00} °C")]))
+def validation_curve(source: ColumnDataSource) -> figure:
+    """Validation RMSE (°C) by epoch from ``source`` (:data:`CURVE_COLUMNS` and ``color``, the stage's colour): a
+    line with points coloured by training stage. Its ranges follow the data as epochs arrive."""
+    fig = figure(height=200, sizing_mode="stretch_width", toolbar_location=None, tools="",
+                 title="Validation RMSE by epoch", x_axis_label="epoch", y_axis_label="RMSE (°C)", min_border_left=50)
+    fig.line("epoch", "rmse", source=source, color="#1f77b4")
+    points = fig.scatter("epoch", "rmse", source=source, size=6, color="color")
+    fig.add_tools(HoverTool(renderers=[points], tooltips=[("epoch", "@epoch"), ("stage", "@stage"),
+                                                          ("RMSE", "@rmse{0.00} °C")]))
+    return fig
+
+
+def curve_data(history: list[tuple[int, float, float, str]]) -> dict[str, list]:
+    """The validated epochs of a training's ``history`` ((epoch, loss, validation RMSE °C, stage) rows) as
+    :func:`validation_curve` data, one colour per stage in order of appearance."""
+    rows = [(epoch, val, stage) for epoch, _, val, stage in history if val == val]
+    stages = list(dict.fromkeys(stage for _, _, stage in rows))
+    colors = Category10[10]
+    return {**{name: [row[i] for row in rows] for i, name in enumerate(CURVE_COLUMNS)},
+            "color": [colors[stages.index(stage) % len(colors)] for _, _, stage in rows]}
 
 
 def server_activity(jobs: list, own: object) -> str:
@@ -49,10 +64,10 @@ class TrainingProgress(Viewer):
         self._text = pn.pane.Markdown(styles={"font-size": "0.85em"}, margin=(0, 10))
         self._cancel = pn.widgets.Button(label="Cancel training", color="warning", sizing_mode="stretch_width")
         self._cancel.on_click(lambda event: self.state.cancel())
-        # The curve is drawn once, on the second validated epoch, and then fed through a Pipe: replacing a
-        # plot from the periodic callback failed in Bokeh (stylesheet validation) and drew it only after
-        # training ended; building it with the page cost every first render for a plot few pages show.
-        self._pipe = hv.streams.Pipe(data=pd.DataFrame(columns=CURVE_COLUMNS))
+        # The curve is drawn once, on the second validated epoch, and then fed new rows: replacing a plot from
+        # the periodic callback failed in Bokeh (stylesheet validation) and drew it only after training ended;
+        # building it with the page cost every first render for a plot few pages show.
+        self._source = ColumnDataSource(curve_data([]))
         self._curve = pn.Column(visible=False, margin=0, sizing_mode="stretch_width")
         self._epochs_drawn = -1
         self._poller: pn.io.callbacks.PeriodicCallback | None = None
@@ -101,18 +116,11 @@ class TrainingProgress(Viewer):
             self._draw_history(p)
 
     def _draw_history(self, p: Progress) -> None:
-        rows = pd.DataFrame([(epoch, val, stage) for epoch, _, val, stage in p.history if val == val],
-                            columns=CURVE_COLUMNS)
-        self._pipe.send(rows)
-        if len(rows) >= 2 and not self._curve.objects:
-            self._curve.append(self._curve_pane())
-        self._curve.visible = len(rows) >= 2
-
-    def _curve_pane(self) -> pn.pane.HoloViews:
-        curve = hv.DynamicMap(validation_curve, streams=[self._pipe]).opts(hv.opts.Overlay(
-            height=200, responsive=True, toolbar=None, title="Validation RMSE by epoch", ylabel="RMSE (°C)",
-            show_legend=False, backend_opts={"plot.min_border_left": 50}))
-        return pn.pane.HoloViews(curve, linked_axes=False, sizing_mode="stretch_width")
+        data = curve_data(p.history)
+        self._source.data = data
+        if len(data["epoch"]) >= 2 and not self._curve.objects:
+            self._curve.append(pn.pane.Bokeh(validation_curve(self._source), sizing_mode="stretch_width"))
+        self._curve.visible = len(data["epoch"]) >= 2
 
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Column(self._layout, self._server, sizing_mode="stretch_width")

@@ -114,6 +114,24 @@ def test_a_shared_url_and_the_theme_toggle_restore_run_tab_day_and_reach(browser
     assert not errors, errors
 
 
+#: Whether the validation curve's ranges hold every point drawn so far (they follow the data).
+JS_CURVE_IN_VIEW = """
+() => {
+  for (const view of Bokeh.index.all_views()) {
+    const model = view.model;
+    if (!model || !model.renderers || !view.frame) continue;
+    for (const renderer of model.renderers) {
+      const data = renderer.data_source && renderer.data_source.data;
+      if (!data || !data.stage || data.rmse.length < 3) continue;
+      const inside = (values, range) => range.start <= Math.min(...values) && Math.max(...values) <= range.end;
+      return inside(Array.from(data.epoch), model.x_range) && inside(Array.from(data.rmse), model.y_range);
+    }
+  }
+  return false;
+}
+"""
+
+
 def test_training_curve_reload_and_cancel(browser: Any, url: str, caplog: pytest.LogCaptureFixture) -> None:
     # Defects: the validation curve failed in the periodic callback and appeared only after training; after a
     # reload the page showed no trace of the running job; a GPU that is not there could be chosen; a bad
@@ -137,6 +155,9 @@ def test_training_curve_reload_and_cancel(browser: Any, url: str, caplog: pytest
     page.get_by_role("button", name="Train", exact=True).click()
     chromium.wait_for_plot(page, "stage", 3)  # the curve, while the training runs
     assert page.get_by_text("/1000").first.is_visible()
+    drawn = chromium.source_rows(page, "stage")
+    chromium.wait_for_plot(page, "stage", drawn + 3)  # epochs that arrive after the curve was drawn ...
+    page.wait_for_function(JS_CURVE_IN_VIEW, timeout=10_000)  # ... are inside its axes
     page.reload()  # the session ends; the training goes on and the reloaded page follows it
     page.get_by_text("already running on this server").wait_for()
     chromium.wait_for_plot(page, "stage", 3)

@@ -4,6 +4,7 @@ epoch keeps the run."""
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,6 +115,7 @@ def test_the_validation_curve_appears_during_training_in_the_page(resources: Res
     # Defect: the curve failed in the periodic callback at epoch 2 (Bokeh stylesheet TypeError when a rendered
     # HoloViews pane became visible inside the template) and appeared only after training ended.
     from bokeh.document import Document
+    from bokeh.models import DataRange1d
 
     from dashboard.app import Dashboard
 
@@ -124,5 +126,8 @@ def test_the_validation_curve_appears_during_training_in_the_page(resources: Res
     state.train()
     state.job.wait(60)
     state.progress = state.job.progress()  # what the poll copies; the view draws the epochs so far
-    assert progress._curve.visible and len(progress._pipe.data) == 3
-    assert list(progress._pipe.data["stage"]) == ["train"] * 3
+    assert progress._curve.visible and len(progress._source.data["epoch"]) == 3
+    assert list(progress._source.data["stage"]) == ["train"] * 3
+    # Defect: the curve's axes kept the range of its first two epochs, so later epochs fell outside it.
+    curve = progress._curve[0].object
+    assert isinstance(curve.y_range, DataRange1d) and math.isnan(curve.y_range.start)  # not fixed at creation
