@@ -23,6 +23,7 @@ from dashboard import share
 from dashboard.design import TEMPLATE_OPTIONS
 from dashboard.resources import Resources, load_resources
 from dashboard.state import VIEWS, AppState
+from dashboard.views.calibration import Calibration
 from dashboard.views.compare import CompareRuns
 from dashboard.views.controls import RunControls
 from dashboard.views.cross_validation import CrossValidation
@@ -50,9 +51,11 @@ UNUSED_SESSION_MS = 120_000
 GC_THRESHOLD = (50_000, 20, 100)
 #: The view of each tab (:data:`dashboard.state.VIEWS`).
 VIEW_CLASSES: dict[str, type[Viewer]] = {
-    "network": NetworkMap, "day": DayMap, "errors": ErrorMap, "compare": CompareRuns, "cv": CrossValidation,
+    "network": NetworkMap, "day": DayMap, "errors": ErrorMap, "calibration": Calibration, "compare": CompareRuns,
+    "cv": CrossValidation,
     "management": ManagementMap, "downloads": Downloads}
-TAB_TITLES = {"network": "Network", "day": "Day map", "errors": "Errors", "compare": "Compare", "cv": "Cross-validation",
+TAB_TITLES = {"network": "Network", "day": "Day map", "errors": "Errors", "calibration": "Calibration",
+              "compare": "Compare", "cv": "Cross-validation",
               "management": "Days above 20/25 °C", "downloads": "Download"}
 
 

@@ -46,7 +46,7 @@ UPSTREAM = "upstream"
 SPARSITY_STEPS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 #: Epochs used when the base config asks for more: a demo trains in minutes on a CPU.
 DEMO_EPOCHS = 10
-VIEWS = ("network", "day", "errors", "compare", "cv", "management", "downloads")
+VIEWS = ("network", "day", "errors", "calibration", "compare", "cv", "management", "downloads")
 #: Colour scales of the day map (:attr:`AppState.color_scale`).
 COLOR_SCALES = ("day", "season", "record", "anomaly", "exceed20", "exceed25")
 #: The colour scales that need an ensemble run (the members' probability of exceeding 20 or 25 °C).

@@ -36,7 +36,8 @@ _EXPORTS = {
     **dict.fromkeys(("kept_count",), "data.masking"),
     **dict.fromkeys(("Scores", "skill", "MIN_GROUP_OBS"), "evaluate.metrics"),
     **dict.fromkeys(("monthly_scores",), "evaluate.report"),
-    **dict.fromkeys(("days_above", "days_above_column", "climatology", "anomaly"), "evaluate.management"),
+    **dict.fromkeys(("days_above", "days_above_column", "expected_days_above", "expected_days_above_column",
+                     "climatology", "anomaly"), "evaluate.management"),
     **dict.fromkeys(("RunMetrics", "SkillSection", "TrainingSummary"), "evaluate.record"),
     **dict.fromkeys(("Reliability", "reliability", "MIN_KEPT_OBS"), "evaluate.reliability"),
     **dict.fromkeys(("Variant", "Stage", "FAMILIES", "get_variant", "variant_names", "variants_by_family"), "registry"),
@@ -54,6 +55,7 @@ _EXPORTS = {
                      "paired_comparison", "nadeau_bengio_interval", "residual_interval"), "cv.variance"),
     **dict.fromkeys(("AnalysisOptions", "VariantAnalysis", "CVAnalysis", "analyse", "write_analysis"), "cv.analysis"),
     **dict.fromkeys(("CVPlan", "CVCell", "CVResult", "plan_folds", "cv_cells", "run_cv"), "cv.run"),
+    **dict.fromkeys(("setup_difference", "prior_learned_from"), "ensemble_runs"),
 }
 __all__ = sorted(_EXPORTS)
 

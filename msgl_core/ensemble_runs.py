@@ -80,12 +80,18 @@ def base_config(cfg: RunConfig) -> RunConfig:
     return dataclasses.replace(cfg, variant=cfg.ot_diffusion.base_variant, ot_diffusion=OTDiffusionConfig())
 
 
+def setup_difference(cfg: RunConfig, other: RunConfig) -> str | None:
+    """The first of :data:`SHARED_FIELDS` where two configs differ; None when their runs saw the same data (split,
+    masks, seed, hold-out): a probabilistic run, its base run and its baselines are compared on those."""
+    return next((name for name in SHARED_FIELDS if getattr(cfg, name) != getattr(other, name)), None)
+
+
 def check_base(cfg: RunConfig, base: RunConfig) -> None:
     """Raise ValueError naming the first of :data:`SHARED_FIELDS` where the base run's config differs."""
-    for name in SHARED_FIELDS:
-        if getattr(cfg, name) != getattr(base, name):
-            raise ValueError(f"the base run's {name} is {getattr(base, name)!r}, but this ot_diffusion run needs "
-                             f"{getattr(cfg, name)!r}: base and ensemble must share split, masks, seed and hold-out")
+    name = setup_difference(cfg, base)
+    if name is not None:
+        raise ValueError(f"the base run's {name} is {getattr(base, name)!r}, but this ot_diffusion run needs "
+                         f"{getattr(cfg, name)!r}: base and ensemble must share split, masks, seed and hold-out")
 
 
 def train_ensemble(cfg: RunConfig, data: MultiscaleData, prepared: PreparedData, path: Path, device: torch.device,

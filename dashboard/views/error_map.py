@@ -157,7 +157,7 @@ class ErrorMap(TabView):
             self.state.select_reach(str(self._table.value.index[row]))
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Column(self._metric, self._summary, pn.Row(self._plot_box, self._table), sizing_mode="stretch_width")
+        return pn.Column(self._metric, self._summary, pn.FlexBox(self._plot_box, self._table), sizing_mode="stretch_width")
 
 
 def score_formatters(scores: list[str]) -> dict[str, NumberFormatter]:

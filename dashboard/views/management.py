@@ -1,7 +1,9 @@
 """Days with predicted water temperature above 20 °C and 25 °C on each reach in a season and year: map, table, CSV.
 
 The counts are :func:`msgl_core.days_above` of the current run's predictions: a day counts when the prediction is
-strictly above the threshold, and days without a prediction are not counted (the table says how many were).
+strictly above the threshold, and days without a prediction are not counted (the table says how many were). For an
+ensemble run the map shows the expected days above, :func:`msgl_core.expected_days_above` of its members'
+exceedance probabilities (a day with P = 0.4 adds 0.4 day), and the table has both.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ from dashboard.geometry import PIECE_COLUMNS, Bounds
 from dashboard.state import HEAT_THRESHOLDS
 from dashboard.views import maps
 from dashboard.views.tab_view import TabView
-from msgl_core import PARENT_SEGMENT, REACH, days_above, days_above_column
+from msgl_core import (
+    PARENT_SEGMENT,
+    REACH,
+    days_above,
+    days_above_column,
+    expected_days_above,
+    expected_days_above_column,
+)
 
 WIDTH, MAX_HEIGHT = 560, 640
 TABLE_WIDTH = 560
@@ -27,7 +36,9 @@ TABLE_WIDTH = 560
 DAYS_CMAP = "viridis"
 MONTH_OPTIONS = {calendar.month_abbr[m]: m for m in range(1, 13)}
 #: Column headers of the table (the CSV keeps the core's column names).
-LABELS = {**{days_above_column(t): f"days > {t:g} °C" for t in HEAT_THRESHOLDS}, "days_counted": "days counted"}
+LABELS = {**{days_above_column(t): f"days > {t:g} °C" for t in HEAT_THRESHOLDS},
+          **{expected_days_above_column(t): f"expected days > {t:g} °C (members)" for t in HEAT_THRESHOLDS},
+          "days_counted": "days counted"}
 
 
 def season_label(months: list[int]) -> str:
@@ -79,6 +90,10 @@ class ManagementMap(TabView):
         key = (id(results), tuple(months), year)
         if self._memo.get("key") != key:
             table = days_above(results.predictions["prediction"], HEAT_THRESHOLDS, months, year)
+            if results.is_ensemble:  # the ensemble mean's counts, and the expected counts of the members
+                probabilities = {t: results.predictions[f"p_exceed_{t:g}"] for t in HEAT_THRESHOLDS}
+                expected = expected_days_above(probabilities, months, year).drop(columns="days_counted")
+                table = table.join(expected)[[*(c for c in LABELS if c in table or c in expected), "season_days"]]
             table.insert(0, PARENT_SEGMENT, results.predictions[PARENT_SEGMENT].values)
             self._memo = {"key": key, "table": table}
         return self._memo["table"]
@@ -99,27 +114,33 @@ class ManagementMap(TabView):
             self._show(f"**{results.run.label()}**: {error}.")
             return
         threshold = self.state.heat_threshold
-        column = days_above_column(threshold)
+        ensemble = results.is_ensemble
+        column = expected_days_above_column(threshold) if ensemble else days_above_column(threshold)
         season = f"{season_label(self.state.season_months)} {year if year is not None else '(all years)'}"
         r = self.state.resources
         bounds = Bounds.of(r.reaches.loc[results.reaches])
         frame_width = bounds.frame_size(WIDTH, MAX_HEIGHT)[0]
-        title = maps.wrap_title(maps.run_title(results.run, f"Days above {threshold:g} °C in {season}"), frame_width)
+        what = f"{'Expected days' if ensemble else 'Days'} above {threshold:g} °C in {season}"
+        title = maps.wrap_title(maps.run_title(results.run, what), frame_width)
         overlay = maps.basemap(r, self.state.basemap) * self._days_lines(table, column, threshold)
         overlay = overlay.opts(**maps.map_options(bounds, WIDTH, MAX_HEIGHT, title))
         hv.streams.Tap(source=overlay, x=None, y=None).add_subscriber(self._on_tap)
         self._plot.object = overlay
         days = int(table["season_days"].iloc[0])
         hot = int((table[column] > 0).sum())
+        members = ("The map shows the **expected** days above, the sum of each day's probability that the members "
+                   "exceed the threshold (a day with P = 0.4 adds 0.4 day); *days >* counts the days whose ensemble "
+                   "mean does. Only days the ensemble sampled are counted. ") if ensemble else ""
         self._summary.object = (
             f"**{results.run.label()}**: days with predicted water temperature strictly above 20 °C and 25 °C, "
-            f"{season}, {days:,} days. Days without a prediction are not counted (*days counted*). {hot:,} of "
-            f"{len(table):,} reaches have at least one day above {threshold:g} °C. Click a reach or a row for its "
-            "hydrograph; click a column header to sort.")
-        shown = table.drop(columns="season_days").sort_values(column, ascending=False).rename(columns=LABELS)
+            f"{season}, {days:,} days. Days without a prediction are not counted (*days counted*). {members}"
+            f"{hot:,} of {len(table):,} reaches have {'some expected' if ensemble else 'at least one'} day above "
+            f"{threshold:g} °C. Click a reach or a row for its hydrograph; click a column header to sort.")
+        shown = table.drop(columns="season_days").round(1).sort_values(column, ascending=False).rename(columns=LABELS)
         shown[PARENT_SEGMENT] = shown[PARENT_SEGMENT].astype(str)  # an id: no thousands separator
         shown.index.name = "reach"
-        self._table.param.update(value=shown, visible=True, height=min(560, 60 + 26 * len(shown)))
+        self._table.param.update(value=shown, visible=True, height=min(560, 60 + 26 * len(shown)),
+                                 width=TABLE_WIDTH + (210 if ensemble else 0))  # two more columns
         months = "-".join(map(str, sorted(self.state.season_months)))
         self._csv.param.update(filename=f"{results.name}_days_above_months_{months}_{year or 'all_years'}.csv",
                                disabled=False)
@@ -131,15 +152,20 @@ class ManagementMap(TabView):
         assert results is not None
         pieces = r.reach_pieces[r.reach_pieces["reach"].isin(results.reaches)]
         rows = table.reindex(pieces["reach"])
-        values = {c: rows[c].to_numpy() for c in (*LABELS, "season_days")}
+        values = {c: rows[c].to_numpy() for c in (*LABELS, "season_days") if c in rows}
         shown = np.where(values["days_counted"] > 0, values[column], np.nan)
         lines = pieces[[*PIECE_COLUMNS, "reach"]].assign(**values, value=shown)
         top = float(max(np.nanmax(shown, initial=0.0), 1.0))
         above = {days_above_column(t): f"> {t:g} °C @{days_above_column(t)}" for t in HEAT_THRESHOLDS}
         hover = f"reach <b>@reach</b> · days {' · '.join(above.values())} · of @days_counted counted"
+        label = f"days above {threshold:g} °C"
+        if results.is_ensemble:
+            label = f"expected {label} (members)"
+            hover += " · expected " + " · ".join(f"> {t:g} °C @{expected_days_above_column(t)}{{0.0}}"
+                                                   for t in HEAT_THRESHOLDS)
         return maps.grey_lines(pieces, 1.5) * maps.segments(lines, ["value", "reach", *values]).opts(
             color="value", cmap=DAYS_CMAP, clim=(0.0, top), line_width=3, colorbar=True,
-            clabel=f"days above {threshold:g} °C", clipping_colors={"NaN": maps.NAN_COLOR}, tools=["hover"],
+            clabel=label, clipping_colors={"NaN": maps.NAN_COLOR}, tools=["hover"],
             hover_tooltips=maps.one_line(hover))
 
     def _show(self, message: str) -> None:
@@ -173,5 +199,6 @@ class ManagementMap(TabView):
     def __panel__(self) -> pn.viewable.Viewable:
         controls = pn.Row(pn.pane.Markdown("Season:", margin=(5, 5, 0, 10)), self._months, self._year,
                           self._threshold, sizing_mode="stretch_width")
-        return pn.Column(controls, self._summary, pn.Row(self._plot_box, pn.Column(self._table, self._csv)),
+        # A FlexBox: on a narrow screen the table wraps below the map instead of running off the page.
+        return pn.Column(controls, self._summary, pn.FlexBox(self._plot_box, pn.Column(self._table, self._csv)),
                          sizing_mode="stretch_width")

@@ -1,5 +1,6 @@
-"""Management indicators of predicted water temperature (°C): days above thresholds in a season, and each
-reach's day-of-year climatology with the anomaly from it.
+"""Management indicators of predicted water temperature (°C): days above thresholds in a season (of a prediction,
+or expected from an ensemble's exceedance probabilities), and each reach's day-of-year climatology with the
+anomaly from it.
 
 Days above a threshold count the days whose temperature is strictly greater than it (a day at exactly 20.0 °C
 is not above 20 °C, the usual reading of a standard's "exceeds"). Days without a prediction (NaN) count neither
@@ -61,19 +62,8 @@ def days_above(predictions: xr.DataArray, thresholds: Sequence[float] = (20.0, 2
     the record falls in the season (of ``year``).
     """
     _check_dims(predictions)
-    season = _months(months)
     limits = _thresholds(thresholds)
-    time = pd.DatetimeIndex(predictions[TIME].values)
-    chosen = np.isin(time.month, season)
-    if year is not None:
-        years = np.unique(time.year)
-        if year not in years:
-            record = f"{years[0]}–{years[-1]}" if years.size else "empty"
-            raise ValueError(f"year {year} is not in the record ({record})")
-        chosen &= time.year == year
-    if not chosen.any():
-        where = f" of {year}" if year is not None else ""
-        raise ValueError(f"no day of the record{where} falls in months {', '.join(map(str, season))}")
+    chosen = _season_days(pd.DatetimeIndex(predictions[TIME].values), months, year)
     values = predictions.transpose(TIME, REACH).isel({TIME: np.flatnonzero(chosen)}).values
     finite = np.isfinite(values)
     filled = np.where(finite, values, -np.inf)
@@ -81,6 +71,45 @@ def days_above(predictions: xr.DataArray, thresholds: Sequence[float] = (20.0, 2
     reaches = pd.Index(predictions[REACH].values, name=REACH)
     return pd.DataFrame({**counts, "days_counted": finite.sum(axis=0),
                          "season_days": np.full(len(reaches), int(chosen.sum()))}, index=reaches)
+
+
+def expected_days_above_column(threshold: float) -> str:
+    """Name of the :func:`expected_days_above` column of ``threshold`` (°C), e.g. ``expected_days_above_20``."""
+    return f"expected_{days_above_column(threshold)}"
+
+
+def expected_days_above(probabilities: dict[float, xr.DataArray], months: Sequence[int] = (6, 7, 8),
+                        year: int | None = None) -> pd.DataFrame:
+    """Per reach, the expected number of days of a season above each threshold, from an ensemble: the sum over
+    the season's days of the probability that the day's temperature is above it (the members' fraction, which
+    is what an ensemble run stores as ``p_exceed_20`` and ``p_exceed_25``). Unlike :func:`days_above` of the
+    ensemble mean, a day with P = 0.4 adds 0.4 day rather than nothing.
+
+    Args:
+        probabilities: threshold (°C) → (time, reach) probability of exceeding it (0–1; NaN on days without
+            members, which are not counted).
+        months, year: the season, as in :func:`days_above`.
+
+    Returns:
+        One row per reach (index ``reach``): a float column per threshold (:func:`expected_days_above_column`,
+        days) and ``days_counted`` (int, season days with a probability).
+
+    Raises ValueError as :func:`days_above` does, for probabilities outside [0, 1], or arrays that differ in
+    their days or reaches.
+    """
+    limits = _thresholds(list(probabilities))
+    arrays = [probabilities[t] for t in probabilities]
+    for array in arrays:
+        _check_dims(array)
+        if not (array[TIME].equals(arrays[0][TIME]) and array[REACH].equals(arrays[0][REACH])):
+            raise ValueError("the probabilities of every threshold need the same days and reaches")
+    chosen = np.flatnonzero(_season_days(pd.DatetimeIndex(arrays[0][TIME].values), months, year))
+    values = [a.transpose(TIME, REACH).isel({TIME: chosen}).values for a in arrays]
+    if any(((v < 0) | (v > 1)).any() for v in values):
+        raise ValueError("probabilities must lie in [0, 1]")
+    expected = {expected_days_above_column(t): np.nansum(v, axis=0) for t, v in zip(limits, values, strict=True)}
+    return pd.DataFrame({**expected, "days_counted": np.isfinite(values[0]).sum(axis=0)},
+                        index=pd.Index(arrays[0][REACH].values, name=REACH))
 
 
 def climatology(predictions: xr.DataArray, window: int = 15) -> xr.DataArray:
@@ -160,6 +189,23 @@ def _circular_sum(values: np.ndarray, window: int) -> np.ndarray:
 def _check_dims(array: xr.DataArray, dims: tuple[str, str] = (TIME, REACH)) -> None:
     if set(array.dims) != set(dims) or array.ndim != len(dims):
         raise ValueError(f"expected an array with dimensions {dims}, got {array.dims}")
+
+
+def _season_days(time: pd.DatetimeIndex, months: Sequence[int], year: int | None) -> np.ndarray:
+    """(time,) bool: the days of ``months`` (of ``year``; every year when None). Raises ValueError for bad months,
+    a year outside the record or a season without a day."""
+    season = _months(months)
+    chosen = np.isin(time.month, season)
+    if year is not None:
+        years = np.unique(time.year)
+        if year not in years:
+            record = f"{years[0]}–{years[-1]}" if years.size else "empty"
+            raise ValueError(f"year {year} is not in the record ({record})")
+        chosen &= time.year == year
+    if not chosen.any():
+        where = f" of {year}" if year is not None else ""
+        raise ValueError(f"no day of the record{where} falls in months {', '.join(map(str, season))}")
+    return chosen
 
 
 def _months(months: Sequence[int]) -> np.ndarray:

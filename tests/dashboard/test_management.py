@@ -100,3 +100,31 @@ def test_an_empty_season_or_a_year_outside_the_record_is_explained(warm_state: A
     assert "year 1999 is not in the record (2000–2000)" in view._summary.object
     state.season_year = 2000
     assert view._table.visible and not view._csv.disabled
+
+
+def test_an_ensemble_run_maps_the_expected_days_above_from_its_members(resources: Resources, base_config: RunConfig,
+                                                                       ensemble_runs) -> None:
+    from msgl_core import list_runs
+
+    state = AppState(resources, base_config, ensemble_runs)
+    run = next(r for r in list_runs(ensemble_runs).runs if r.config.variant == "ot_diffusion")
+    state.load(run.path)
+    results = state.results
+    warm = results.predictions.copy(deep=True)
+    p20 = warm["p_exceed_20"]
+    warm["p_exceed_20"] = p20.where(p20.isnull(), 0.5)  # every sampled day: P(T > 20 °C) = 0.5
+    state.param.update(results=dataclasses.replace(results, predictions=warm), view="management",
+                       season_months=[3], season_year=2000)
+    view = ManagementMap(state=state)
+    root = pn.panel(view).get_root(Document())
+    counted = np.isfinite(warm["p_exceed_20"].sel({TIME: "2000-03"}).values).sum(axis=0)
+    assert counted.max() > 0  # the test days of March were sampled
+    counts = view.counts()
+    assert list(counts.columns) == ["parent_segment", "days_above_20", "days_above_25", "expected_days_above_20",
+                                    "expected_days_above_25", "days_counted", "season_days"]
+    np.testing.assert_allclose(counts["expected_days_above_20"].to_numpy(), 0.5 * counted)
+    (source,) = [r.data_source.data for r in root.select({"type": GlyphRenderer}) if "value" in r.data_source.data]
+    np.testing.assert_allclose(source["value"], counts["expected_days_above_20"].reindex(source["reach"]).to_numpy())
+    (title,) = [plot.title.text for plot in root.select({"type": Plot})]
+    assert "Expected days above 20 °C in Mar 2000" in title and "expected" in view._summary.object
+    assert "expected days > 20 °C (members)" in view._table.value.columns

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from msgl_core import DAY_OF_YEAR, REACH, TIME, anomaly, climatology, days_above
+from msgl_core import DAY_OF_YEAR, REACH, TIME, anomaly, climatology, days_above, expected_days_above
 
 
 def _array(values: list[list[float]], start: str) -> xr.DataArray:
@@ -38,6 +38,29 @@ def test_days_above_pools_every_year_without_a_year() -> None:
     temperature = _array([[21.0]] * (365 + 366), "2011-01-01")  # 2011 and 2012 (leap)
     assert days_above(temperature, months=(2,)).loc["a", "days_above_20"] == 28 + 29
     assert days_above(temperature, months=(2,), year=2012).loc["a", "season_days"] == 29
+
+
+def test_expected_days_above_sum_the_daily_probabilities_of_the_season() -> None:
+    # 30 Jun .. 3 Jul 2011; July only. Reach a: P(>20) 0.5 every day, P(>25) 0.25 on one; reach b: one day
+    # without members.
+    p20 = _array([[1.0, 1.0], [0.5, 1.0], [0.5, np.nan], [0.5, 0.2]], "2011-06-30")
+    p25 = _array([[1.0, 1.0], [0.0, 0.0], [0.25, np.nan], [0.0, 0.0]], "2011-06-30")
+    table = expected_days_above({20.0: p20, 25.0: p25}, months=(7,), year=2011)
+    assert list(table.columns) == ["expected_days_above_20", "expected_days_above_25", "days_counted"]
+    assert table.loc["a"].tolist() == pytest.approx([1.5, 0.25, 3]) and table.loc["b"].tolist() == pytest.approx(
+        [1.2, 0.0, 2])
+    # 0/1 probabilities (one member, or a certain forecast) give days_above's counts of the same season.
+    temperature = _array([[19.0], [21.0], [26.0], [22.0]], "2011-06-30")
+    certain = {t: (temperature > t).astype(float) for t in (20.0, 25.0)}
+    counts = days_above(temperature, months=(7,), year=2011)
+    expected = expected_days_above(certain, months=(7,), year=2011)
+    assert expected.loc["a", "expected_days_above_20"] == counts.loc["a", "days_above_20"] == 3
+    with pytest.raises(ValueError, match="lie in"):
+        expected_days_above({20.0: p20 * 2}, months=(7,))
+    with pytest.raises(ValueError, match="same days and reaches"):
+        expected_days_above({20.0: p20, 25.0: p25.isel({TIME: slice(1, None)})}, months=(7,))
+    with pytest.raises(ValueError, match="not in the record"):
+        expected_days_above({20.0: p20}, months=(7,), year=1999)
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
