@@ -73,7 +73,7 @@ _DYNAMIC_KINDS = {"blocks": _INT, "k": _INT, "edges": _STR, "jk": _STR, "knn_fea
 
 #: The ensemble variants, which read :class:`OTDiffusionConfig`; for every other variant ``ot_diffusion`` is left
 #: out of :meth:`RunConfig.key`.
-ENSEMBLE_VARIANTS = ("ot_diffusion", "ot_broadcast", "msgl_gaussian")
+ENSEMBLE_VARIANTS = ("ot_diffusion", "ot_broadcast", "msgl_gaussian", "msgl_seeds")
 #: Choices of the ``ot_diffusion`` and ``debias`` options (docs/probabilistic.md §2, §6).
 DEBIAS_METHODS = ("none", "linear", "quantile_mapping", "ot")
 DEBIAS_GROUPINGS = ("doy_features", "season")

@@ -38,6 +38,7 @@ from msgl_core.data.splits import period_mask
 from msgl_core.debias.options import save_debiaser
 from msgl_core.diffusion.fields import Conditioning, ResidualDomain, coarsen, residual_domain, within_segment
 from msgl_core.diffusion.flow import (
+    Calibration,
     PriorEpoch,
     build_denoiser,
     calibrate,
@@ -72,6 +73,8 @@ SHARED_FIELDS = ("basin", "sparsity", "seed", "mask_seed", "holdout_segments", "
 PRIOR_SOURCE = ("base-run fields: within-segment anomalies of the base run's fine predictions on training days (not "
                 "observed complete fields), fine-tuned on kept fine observations of training days")
 NO_PRIOR = "no diffusion prior"
+#: Most members of a seed ensemble (``msgl_seeds``): each member is a trained base run.
+MAX_SEED_MEMBERS = 10
 
 
 def base_config(cfg: RunConfig) -> RunConfig:
@@ -125,6 +128,16 @@ def train_ensemble(cfg: RunConfig, data: MultiscaleData, prepared: PreparedData,
         calibration = gaussian_calibration(prepared, base_fine, len(val_days))
         members = seasonal_noise_members(base_fine[days], prepared.time[days], calibration.sigma_c, options.members,
                                          rng)
+        seconds["sample"] = time.perf_counter() - clock
+    elif kind == "seeds":  # the base runs of consecutive seeds: nothing fitted
+        if options.members > MAX_SEED_MEMBERS:
+            raise ValueError(f"{cfg.variant} trains (or loads) one {options.base_variant} run per member: ask for at "
+                             f"most {MAX_SEED_MEMBERS} members (e.g. --members 3), not {options.members}")
+        debiased = coarsen(domain.operator, base_fine)  # the seed-s base run's coarse level
+        calibration = Calibration(0.0, (0.0, 0.0, 0.0, 0.0), 1.0, 0)
+        runs = [base, *(base_run(dataclasses.replace(base_config(cfg), seed=cfg.seed + k))
+                        for k in range(1, options.members))]
+        members = np.stack([run.predictions()["prediction"].values[days].astype(np.float64) for run in runs])
         seconds["sample"] = time.perf_counter() - clock
     else:
         # Stage 1: debias the coarse source.

@@ -34,9 +34,10 @@ Selection = Literal["fine", "coarse", "last"]
 #: probabilistic downscaling (ensembles on top of a deterministic base run).
 FAMILIES = ("multi-scale", "fine-only graph baselines", "downscaling baselines", "probabilistic downscaling")
 #: Ensemble kinds: OT-debiased coarse level with a diffusion prior within segments, the same coarse level
-#: broadcast to the reaches (no diffusion), or the base run plus seasonal Gaussian noise.
-ENSEMBLES = ("diffusion", "broadcast", "gaussian_noise")
-Ensemble = Literal["diffusion", "broadcast", "gaussian_noise"]
+#: broadcast to the reaches (no diffusion), the base run plus seasonal Gaussian noise, or the base runs of
+#: consecutive seeds as the members.
+ENSEMBLES = ("diffusion", "broadcast", "gaussian_noise", "seeds")
+Ensemble = Literal["diffusion", "broadcast", "gaussian_noise", "seeds"]
 Family = Literal["multi-scale", "fine-only graph baselines", "downscaling baselines", "probabilistic downscaling"]
 
 

@@ -99,7 +99,7 @@ class Calibration(TabView):
         record = None if results is None else results.run.metrics.probabilistic
         if results is None or record is None:
             self._summary.object = (
-                "Calibration is shown for ensemble runs (`ot_diffusion`, `ot_broadcast`, `msgl_gaussian`): load one, "
+                "Calibration is shown for ensemble runs (`ot_diffusion`, `ot_broadcast`, `msgl_gaussian`, `msgl_seeds`): load one, "
                 "or train one with `msgl train --variant ot_diffusion`. A deterministic run has one value per "
                 "reach-day, so it has no spread to calibrate.")
             self._plots.objects, self._table.visible, self._table_note.object = [], False, ""
@@ -123,8 +123,8 @@ class Calibration(TabView):
         self._table_note.object = (
             f"**Against the runs that saw the same data** ({run.config.basin}, ρ {run.config.sparsity * 100:g} %, "
             f"seed {run.config.seed}) in the run cache: a deterministic run's CRPS is its MAE. "
-            + ("Only this run is cached: `msgl compare --variants msgl,msgl_gaussian,ot_broadcast,ot_diffusion` "
-               "trains its baselines." if len(table) == 1 else ""))
+            + ("Only this run is cached: `msgl compare --variants msgl,msgl_gaussian,msgl_seeds,ot_broadcast,ot_diffusion "
+               "--members 3` trains its baselines." if len(table) == 1 else ""))
         self._table.param.update(value=table.drop(columns="run").rename(columns=SCORES), visible=True)
 
     def __panel__(self) -> pn.viewable.Viewable:

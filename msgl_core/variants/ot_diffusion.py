@@ -1,7 +1,8 @@
 """Probabilistic downscaling: ``ot_diffusion``, "Debias Coarsely, Sample Conditionally" (Wan et al., NeurIPS 2023,
-arXiv 2305.15618) on our river graphs (docs/probabilistic.md), and its two baselines without diffusion,
-``ot_broadcast`` (the same debiased coarse level, broadcast) and ``msgl_gaussian`` (the base run plus seasonal
-Gaussian noise fitted on validation residuals).
+arXiv 2305.15618) on our river graphs (docs/probabilistic.md), and its three baselines without diffusion,
+``ot_broadcast`` (the same debiased coarse level, broadcast), ``msgl_gaussian`` (the base run plus seasonal
+Gaussian noise fitted on validation residuals) and ``msgl_seeds`` (the base runs of M consecutive seeds as the M
+members: training stochasticity as the only spread).
 
 They do not train through the loop: :func:`msgl_core.runs.train_or_load` hands them to
 :mod:`msgl_core.ensemble_runs`, which trains or loads the base run (``ot_diffusion.base_variant``), then, for
@@ -37,3 +38,6 @@ _ensemble("ot_broadcast", "OT debiasing, broadcast (ensemble baseline, no diffus
           "the OT-debiased coarse level with seasonal coarse noise, broadcast to the reaches", "broadcast", True)
 _ensemble("msgl_gaussian", "MSGL + Gaussian noise (ensemble baseline)",
           "a cached msgl run plus seasonal Gaussian noise fitted on validation residuals", "gaussian_noise", False)
+_ensemble("msgl_seeds", "MSGL seed ensemble (ensemble baseline)",
+          "the msgl runs of seeds s, s+1, …, s+M−1 (trained or loaded) as the M members; ask for a few (--members 3)",
+          "seeds", False)

@@ -181,3 +181,20 @@ def test_the_two_baselines_without_diffusion(tiny_data: MultiscaleData, tmp_path
         scores = run.metrics.ensemble_scores()
         assert np.isfinite(scores["crps"]) and np.isfinite(scores["crpss"])
     assert np.isnan(load_run(run_path(base_config(cfg), tiny_data.path.name, tmp_path)).metrics.ensemble_scores()["ssr"])
+
+
+def test_the_seed_ensemble_is_the_base_runs_of_consecutive_seeds(tiny_data: MultiscaleData, tmp_path: Path) -> None:
+    cfg = _cfg(members=3).with_overrides(variant="msgl_seeds", seed=4)
+    run = train_or_load(cfg, tiny_data, runs_dir=tmp_path, progress=False)
+    members = read_members(run.path)
+    assert members.sizes["member"] == 3
+    for k, seed in enumerate((4, 5, 6)):  # member k is the msgl run of seed 4 + k, on the sampled days
+        base = load_run(run_path(dataclasses.replace(base_config(cfg), seed=seed), tiny_data.path.name, tmp_path))
+        expected = base.predictions()["prediction"].sel(time=members["time"]).values
+        np.testing.assert_allclose(members.isel(member=k).values, expected, rtol=1e-6)
+    assert run.metrics.probabilistic is not None and run.metrics.probabilistic.n_members == 3
+    assert np.isfinite(run.metrics.ensemble_scores()["crps"]) and np.isfinite(run.metrics.ensemble_scores()["ssr"])
+    assert json.loads((run.path / CALIBRATION).read_text())["prior_learned_from"] == "no diffusion prior"
+    with pytest.raises(ValueError, match="at most 10 members"):
+        train_or_load(cfg.with_overrides(ot_diffusion={**FAST, "members": 11}), tiny_data, runs_dir=tmp_path,
+                      progress=False)
