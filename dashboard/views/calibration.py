@@ -43,7 +43,7 @@ def rank_figure(counts: tuple[int, ...]) -> figure:
     """Bars of the rank-histogram ``counts`` (rank 1 = observation below every member) with the flat expectation."""
     ranks = np.arange(1, len(counts) + 1)
     fig = figure(width=FIGURE_WIDTH, height=FIGURE_HEIGHT, tools="save", toolbar_location="right",
-                 title="Rank of the observation among the members", x_axis_label="rank (1: below every member)",
+                 title="Rank histogram", x_axis_label="rank of the observation among the members (1: below all)",
                  y_axis_label="test observations")
     bars = fig.vbar(x="rank", top="count", width=0.8, source=ColumnDataSource({"rank": ranks, "count": list(counts)}),
                     color="#3b7dd8", alpha=0.8)
@@ -58,7 +58,7 @@ def reliability_figure(bins: tuple) -> figure:
     """Observed frequency against forecast probability per bin (:class:`msgl_core.evaluate.probabilistic
     .ReliabilityBins`) for each threshold, with the diagonal of perfect reliability; empty bins are left out."""
     fig = figure(width=FIGURE_WIDTH, height=FIGURE_HEIGHT, tools="save", toolbar_location="right",
-                 x_range=(0, 1), y_range=(0, 1), title="Reliability of the exceedance probabilities",
+                 x_range=(0, 1), y_range=(0, 1), title="Reliability of P(T > 20 / 25 °C)",
                  x_axis_label="forecast probability (members above)", y_axis_label="observed frequency")
     fig.line([0, 1], [0, 1], color="#888888", line_dash="dashed")
     renderers = []

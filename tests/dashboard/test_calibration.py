@@ -32,7 +32,7 @@ def test_an_ensemble_run_shows_its_recorded_calibration_beside_its_base_run(reso
     (bars,) = [r.data_source.data for r in root.select({"type": GlyphRenderer}) if isinstance(r.glyph, VBar)]
     assert list(bars["count"]) == list(record.rank_histogram) and len(bars["rank"]) == 4 + 1  # M + 1 ranks
     titles = [p.title.text for p in root.select({"type": Plot})]
-    assert "Rank of the observation among the members" in titles and any("Reliability" in t for t in titles)
+    assert "Rank histogram" in titles and any("Reliability" in t for t in titles)
     assert "CRPS" in view._summary.object and "Learned from: base-run fields" in view._summary.object
     table = view._table.value
     assert set(table["variant"]) == {"ot_diffusion", "msgl"} and list(table.columns) == ["variant", *SCORES.values()]
