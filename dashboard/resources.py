@@ -17,8 +17,8 @@ import pandas as pd
 import panel as pn
 
 from dashboard.geometry import SIMPLIFY_M, Bounds, line_pieces, nearest_line, polygon_table, ring_paths, to_mercator
+from dashboard.results import run_stamp
 from msgl_core import (
-    METRICS,
     PARENT_SEGMENT,
     PRESETS,
     MapLayers,
@@ -89,7 +89,7 @@ class Resources:
         self._dams = _dam_points(layers)
         self._sites = _site_points(layers)
         self._domains: dict[str, gpd.GeoDataFrame] = {}
-        self._verdicts: dict[tuple[str, int], Reliability] = {}
+        self._verdicts: dict[tuple[str, tuple[int, int]], Reliability] = {}
         self._lock = threading.Lock()
 
     # -- domains ---------------------------------------------------------------------------------
@@ -128,12 +128,13 @@ class Resources:
             return self._domains[key]
 
     def reliability(self, run: Run) -> Reliability:
-        """:func:`msgl_core.reliability` of ``run`` on this dataset, computed once per state of its ``metrics.json``
-        (every page marks the unreliable runs of the run cache: a hundred verdicts cost ~0.7 s per page)."""
-        try:
-            key = (str(run.path), (run.path / METRICS).stat().st_mtime_ns)
-        except OSError:  # a record without its folder: nothing to key the verdict by
+        """:func:`msgl_core.reliability` of ``run`` on this dataset, computed once per state of its record
+        (:func:`dashboard.results.run_stamp`): every page marks the unreliable runs of the run cache, and a hundred
+        verdicts cost ~0.7 s per page."""
+        stamp = run_stamp(run.path)
+        if stamp is None:  # a record without its folder: nothing to key the verdict by
             return reliability(run, self.data)
+        key = (str(run.path), stamp)
         with self._lock:
             verdict = self._verdicts.get(key)
         if verdict is None:

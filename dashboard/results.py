@@ -237,13 +237,22 @@ def _open(path: str, stamp: float) -> RunResults:
                       split_labels(time, run.config), run.metrics.per_reach_frame(), clim, held_out)
 
 
-def read_run(path: Path) -> Run:
-    """:func:`msgl_core.load_run`, cached per process while the run's ``config.yaml`` and ``metrics.json`` are
-    unchanged: every page lists the run cache (:func:`msgl_core.list_runs`), and reading a hundred runs cost
-    ~1 s of server time per page. Raises what :func:`msgl_core.load_run` raises (nothing is cached then)."""
+def run_stamp(path: Path) -> tuple[int, int] | None:
+    """When a run's record last changed: the modification times (ns) of its ``config.yaml`` and ``metrics.json``,
+    or None when they cannot be read (no complete run there). It keys the per-process caches of run records
+    (:func:`read_run`) and reliability verdicts (:meth:`dashboard.resources.Resources.reliability`)."""
     try:
-        stamp = ((path / CONFIG).stat().st_mtime_ns, (path / METRICS).stat().st_mtime_ns)
+        return (path / CONFIG).stat().st_mtime_ns, (path / METRICS).stat().st_mtime_ns
     except OSError:
+        return None
+
+
+def read_run(path: Path) -> Run:
+    """:func:`msgl_core.load_run`, cached per process while the run's :func:`run_stamp` is unchanged: every page
+    lists the run cache (:func:`msgl_core.list_runs`), and reading a hundred runs cost ~1 s of server time per
+    page. Raises what :func:`msgl_core.load_run` raises (nothing is cached then)."""
+    stamp = run_stamp(path)
+    if stamp is None:
         return load_run(path)  # not a complete run: load_run says why
     return _read_run(str(path), stamp)
 

@@ -295,7 +295,7 @@ class _Maps:
         for fig in (self.left, self.right):
             figures.add_outline(fig, resources)
         self._pieces: dict[str, np.ndarray] = {}
-        self.lines = figures.pieces_source({c: [] for c in PIECE_COLUMNS})
+        self.lines = figures.data_source()
         self.dots = ColumnDataSource({"x": [], "y": [], "difference": []})
         self.mapper = figures.color_mapper(maps.TEMPERATURE_CMAP, (0.0, 30.0))
         self._lines = figures.line_layer(self.left, self.lines, line_width=3,
@@ -305,7 +305,7 @@ class _Maps:
         self._bar = figures.add_color_bar(self.left, self.mapper, SCALE_LABELS["day"])
         self._line_hover = figures.add_hover(self.left, [self._lines], "", one_per="reach")
         self._dot_hover = figures.add_hover(self.left, [self._observed], [])
-        self.grey = figures.pieces_source({c: [] for c in PIECE_COLUMNS})
+        self.grey = figures.data_source()
         figures.line_layer(self.right, self.grey, line_color=maps.NAN_COLOR, line_width=1.5)
         limit = maps.DIFFERENCE_LIMIT
         difference = figures.color_mapper(maps.DIFFERENCE_CMAP, (-limit, limit))
@@ -314,7 +314,7 @@ class _Maps:
         figures.add_color_bar(self.right, difference, "predicted − observed (°C)")
         figures.add_hover(self.right, [dots], [("reach", "@{reach}"), ("predicted − observed", "@{difference}{+0.00} °C"),
                                                ("observed", "@{observed}{0.0} °C"), ("observation", "@{status}")])
-        self.selected = figures.pieces_source({c: [] for c in PIECE_COLUMNS})
+        self.selected = figures.data_source()
         for fig in (self.left, self.right):
             figures.line_layer(fig, self.selected, line_color="#ff00ff", line_width=7, line_alpha=0.8)
             figures.on_tap(fig, on_tap)

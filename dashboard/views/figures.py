@@ -52,7 +52,8 @@ def palette(cmap: str) -> tuple[str, ...]:
 def map_figure(bounds: Bounds, width: int, max_height: int, title: str = "", scale_bar: bool = False,
                toolbar: bool = True) -> figure:
     """An empty map of ``bounds`` at equal x/y scale: no axes or grid, wheel zoom active (the toolbar: pan, wheel
-    zoom, reset, save; none when not ``toolbar``), drawn with WebGL, and (with ``scale_bar``) a ground-distance
+    zoom, reset, save; none when not ``toolbar``), drawn on a 2D canvas (WebGL's copy of every repaint is slow
+    without a GPU), and (with ``scale_bar``) a ground-distance
     scale bar (:func:`dashboard.views.maps.scale_bar`).
 
     ``width``/``max_height`` bound the frame in pixels (:meth:`Bounds.frame_size`).
@@ -98,9 +99,12 @@ def show_tiles(fig: figure, on: bool) -> None:
         renderer.visible = on
 
 
-def pieces_source(pieces: Mapping[str, object]) -> ColumnDataSource:
-    """A data source of line pieces (``x0, y0, x1, y1`` m and value columns; a DataFrame or a dict of arrays)."""
-    return ColumnDataSource({name: np.asarray(values) for name, values in pieces.items()})
+def data_source(columns: Mapping[str, object] | None = None) -> ColumnDataSource:
+    """A data source of ``columns``' arrays: a DataFrame's columns (not its index) or a dict, e.g. line pieces
+    (``x0, y0, x1, y1`` m and value columns); None gives empty line pieces, filled later."""
+    if columns is None:
+        columns = {name: np.array([], dtype=float) for name in PIECE_COLUMNS}
+    return ColumnDataSource({name: np.asarray(values) for name, values in columns.items()})
 
 
 def line_layer(fig: figure, source: ColumnDataSource, **glyph: object) -> GlyphRenderer:

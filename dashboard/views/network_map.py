@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import panel as pn
 import param
 from bokeh.models import ColumnDataSource
@@ -64,21 +63,21 @@ class NetworkMap(Viewer):
         r = self.state.resources
         fig = figures.map_figure(r.bounds, WIDTH, MAX_HEIGHT, "Delaware River Basin", scale_bar=True)
         figures.add_outline(fig, r)
-        self._domain_source = figures.pieces_source(_no_pieces())
+        self._domain_source = figures.data_source()
         figures.line_layer(fig, self._domain_source, line_color="#ff7f0e", line_width=7, line_alpha=0.55)
-        self._coarse = figures.line_layer(fig, figures.pieces_source(r.segment_pieces), line_color="#1f4e79")
+        self._coarse = figures.line_layer(fig, figures.data_source(r.segment_pieces), line_color="#1f4e79")
         polygons = r.reservoir_polygons()
         self._reservoirs = fig.patches("x", "y", source=ColumnDataSource({
             "x": [p["x"] for p in polygons], "y": [p["y"] for p in polygons], "name": [p["name"] for p in polygons],
             "area_km2": [p["area_km2"] for p in polygons]}), fill_color="#7fb8e6", line_color="#2b6ea8", line_width=0.8)
-        self._dams = fig.scatter("x", "y", source=_source(r.dam_points()), marker="triangle", size=9,
+        self._dams = fig.scatter("x", "y", source=figures.data_source(r.dam_points()), marker="triangle", size=9,
                                  color="#b30000")
-        self._reaches = figures.line_layer(fig, figures.pieces_source(r.reach_pieces), line_width=1.7, line_color=
+        self._reaches = figures.line_layer(fig, figures.data_source(r.reach_pieces), line_width=1.7, line_color=
                                            factor_cmap("observed", list(REACH_COLORS.values()), list(REACH_COLORS)))
         sites = r.site_points()
         sites = sites.assign(status=np.where(sites["n_obs_days"] > 0, *SITE_COLORS),
                              marker_size=np.where(sites["n_obs_days"] > 0, 4.0, 2.5))
-        self._sites = fig.scatter("x", "y", source=_source(sites), size="marker_size", fill_alpha=0.8,
+        self._sites = fig.scatter("x", "y", source=figures.data_source(sites), size="marker_size", fill_alpha=0.8,
                                   line_alpha=0, color=factor_cmap("status", list(SITE_COLORS.values()), list(SITE_COLORS)))
         # One hover per kind of thing, each with one tooltip per thing: a reach is drawn as many pieces.
         figures.add_hover(fig, [self._reaches], maps.one_line(
@@ -180,12 +179,3 @@ class NetworkMap(Viewer):
         # A FlexBox, so that on a narrow screen (a 1024-px tablet) the legend wraps below the map instead of
         # being cut off.
         return pn.FlexBox(self._plot, side, flex_wrap="wrap", name="Network", sizing_mode="stretch_width")
-
-
-def _no_pieces() -> dict[str, np.ndarray]:
-    return {c: np.array([], dtype=float) for c in PIECE_COLUMNS}
-
-
-def _source(frame: pd.DataFrame) -> ColumnDataSource:
-    """A data source of ``frame``'s columns (without its index)."""
-    return ColumnDataSource({c: frame[c].to_numpy() for c in frame})

@@ -130,7 +130,7 @@ def test_hover_lists_a_line_of_many_pieces_once(browser: Any, first_per_reach: b
     pieces = pd.DataFrame({"x0": [0, 10, 10, 0], "y0": [0, 10, 10, 20], "x1": [10, 10, 20, 20], "y1": [10, 10, 0, 0],
                            "reach": ["a", "a", "a", "b"]})
     fig = figures.map_figure(Bounds(-5, -5, 25, 25), 300, 300)
-    line = figures.line_layer(fig, figures.pieces_source(pieces))
+    line = figures.line_layer(fig, figures.data_source(pieces))
     figures.add_hover(fig, [line], "@{reach}", one_per="reach" if first_per_reach else None)
     port = chromium.free_port()
     server = pn.serve({"/": lambda: pn.pane.Bokeh(fig)}, port=port, address="127.0.0.1", show=False,
