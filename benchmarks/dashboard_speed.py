@@ -235,7 +235,7 @@ async def clients_at_once(url: str, runs: list[Run], n: int) -> dict:
     async def client(k: int) -> dict:
         run = runs[k % len(runs)]
         day = days[str(run.path)] + pd.Timedelta(days=k)
-        page, (seconds, document) = await pull_document(url, f"run={run.path.name}&tab=day&day={day.date()}")
+        page, seconds, document = await pull_document(url, f"run={run.path.name}&tab=day&day={day.date()}")
         texts = " ".join(text.replace("\n", " · ") for text in _strings(json.loads(document)))
         return {"client": k, "run": run.path.name, "day": str(day.date()), "page_s": round(page, 2),
                 "seconds": round(seconds, 2), "own_run_and_day": run_title(run, "Predicted − observed", day) in texts}
@@ -255,10 +255,10 @@ def _strings(value: object) -> list[str]:
     return [text for item in items for text in _strings(item)]
 
 
-async def pull_document(url: str, query: str) -> tuple[float, tuple[float, str]]:
+async def pull_document(url: str, query: str) -> tuple[float, float, str]:
     """Open ``url?query`` as a browser would, without drawing: request the page (the server builds the session),
     then pull the session's document over the websocket (Bokeh's PULL-DOC). Returns the seconds until the page
-    arrived and (seconds until the document arrived, the document's JSON text)."""
+    arrived, the seconds until the document arrived, and the document's JSON text."""
     from tornado.httpclient import AsyncHTTPClient, HTTPRequest
     from tornado.websocket import websocket_connect
 
@@ -290,7 +290,7 @@ async def pull_document(url: str, query: str) -> tuple[float, tuple[float, str]]
             break
     seconds = time.perf_counter() - start
     socket.close()
-    return page, (seconds, content)
+    return page, seconds, content
 
 
 def peak_rss_mb(pid: int) -> float:
