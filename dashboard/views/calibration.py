@@ -33,9 +33,8 @@ def comparable_runs(run: Run, cached: list[Run]) -> pd.DataFrame:
     same = [other for other in cached if setup_difference(run.config, other.config) is None]
     if not any(other.path == run.path for other in same):
         same.append(run)
-    rows = [{"run": other.path.name, **vars(run_outcome(other))} for other in same]
-    table = pd.DataFrame(rows, columns=["run", "variant", *SCORES]) if rows else pd.DataFrame(
-        columns=["run", "variant", *SCORES])
+    rows = [{"run": other.path.name, **vars(run_outcome(other))} for other in same]  # ``run`` at least
+    table = pd.DataFrame(rows, columns=["run", "variant", *SCORES])
     return table.sort_values("crps", na_position="last").reset_index(drop=True)
 
 
