@@ -167,6 +167,9 @@ class CrossValidation(TabView):
         scale = shared_scale("rmse", [skill["rmse"].to_numpy(dtype=float)])
         hover = {"rmse": ("out-of-fold RMSE, mean (°C)", "{0.00}"),
                  "rmse_p05": ("5 % over runs (°C)", "{0.00}"), "rmse_p95": ("95 % over runs (°C)", "{0.00}"),
+                 "rmse_pooled": ("pooled RMSE (°C)", "{0.00}"),
+                 "rmse_wy_low": ("95 % over water years, low (°C)", "{0.00}"),
+                 "rmse_wy_high": ("95 % over water years, high (°C)", "{0.00}"),
                  "n_runs": ("runs", "{0}"), "n_obs": ("test observations", "{0}")}
         skill_map = (maps.basemap(r, self.state.basemap) * error_overlay(r, reaches.index, skill, "rmse", scale, hover)
                      ).opts(**maps.map_options(bounds, MAP_WIDTH, MAP_HEIGHT,

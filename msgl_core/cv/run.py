@@ -12,6 +12,8 @@ atomically in the output folder:
 * ``cv_results.parquet``: one row per run (:data:`RESULT_COLUMNS`; scores of the test fold's reaches over
   the test periods, °C), and ``cv_results.partial.parquet`` every 10 finished runs while the grid runs;
 * ``cv_reach_results.parquet``: one row per run and test reach (:data:`REACH_COLUMNS`);
+* ``cv_reach_years.parquet``: one row per run, test reach and water year (:data:`YEAR_COLUMNS`: the summed
+  squared errors that the water-year block bootstrap resamples);
 * ``variance_components.json``: :func:`msgl_core.cv.analysis.analyse` (not written when the analysis stops).
 """
 
@@ -30,17 +32,18 @@ from msgl_core.cv.analysis import FAILED, OK, VARIANCE_FILE, AnalysisOptions, CV
 from msgl_core.cv.folds import FOLDS_FILE, FoldRules, Folds, check_scheme, make_folds, segment_tree, write_folds
 from msgl_core.data.build import MultiscaleData
 from msgl_core.dims import PARENT_SEGMENT, REACH
-from msgl_core.evaluate.report import evaluate
+from msgl_core.evaluate.report import evaluate, holdout_water_years
 from msgl_core.registry import get_variant
 from msgl_core.runs import load_run, run_path, runs_root, write_atomic
 
-RESULTS_FILE, REACH_RESULTS_FILE = "cv_results.parquet", "cv_reach_results.parquet"
+RESULTS_FILE, REACH_RESULTS_FILE, REACH_YEARS_FILE = "cv_results.parquet", "cv_reach_results.parquet", "cv_reach_years.parquet"
 PARTIAL_FILE = "cv_results.partial.parquet"
 PARTIAL_EVERY = 10
 RESULT_COLUMNS = ("variant", "basin", "sparsity", "scheme", "design", "repeat", "fold", "seed", "partition_id",
                   "n_obs_test", "n_reaches_test", "rmse", "mae", "bias", "nse", "kge", "run_dir", "wall_s", "cached",
                   "status", "error")
 REACH_COLUMNS = ("variant", "repeat", "fold", "seed", "reach_id", "seg_id_nat", "n_obs", "rmse", "bias")
+YEAR_COLUMNS = ("variant", "repeat", "fold", "seed", "reach_id", "water_year", "n_obs", "sse")
 
 
 @dataclass(frozen=True)
@@ -112,13 +115,14 @@ class CVCell:
 
 @dataclass(frozen=True, eq=False)
 class CVResult:
-    """What :func:`run_cv` produced: the folds per repeat, the run and per-reach tables (columns
-    :data:`RESULT_COLUMNS`, :data:`REACH_COLUMNS`), the analysis (None when it stopped: ``analysis_error``
-    says why) and the files written."""
+    """What :func:`run_cv` produced: the folds per repeat, the run, per-reach and per-reach-year tables (columns
+    :data:`RESULT_COLUMNS`, :data:`REACH_COLUMNS`, :data:`YEAR_COLUMNS`), the analysis (None when it stopped:
+    ``analysis_error`` says why) and the files written."""
 
     folds: list[Folds]
     results: pd.DataFrame
     reach_results: pd.DataFrame
+    reach_years: pd.DataFrame
     analysis: CVAnalysis | None
     analysis_error: str
     paths: list[Path]
@@ -173,7 +177,7 @@ def run_cv(plan: CVPlan, data: MultiscaleData, out: str | Path, runs_dir: str | 
     by_path: dict[str, list[int]] = {}
     for index, cell in enumerate(cells):
         by_path.setdefault(str(run_path(cell.config, data.path.name, root)), []).append(index)
-    rows: dict[int, tuple[dict, list[dict]]] = {}
+    rows: dict[int, tuple[dict, list[dict], pd.DataFrame]] = {}
 
     def collect(outcome: RunOutcome) -> None:
         if not outcome.error:
@@ -191,19 +195,23 @@ def run_cv(plan: CVPlan, data: MultiscaleData, out: str | Path, runs_dir: str | 
     ordered = [rows[i] for i in range(len(cells))]
     results = _write_table(out / RESULTS_FILE, [r[0] for r in ordered], RESULT_COLUMNS)
     reach_results = _write_table(out / REACH_RESULTS_FILE, [row for r in ordered for row in r[1]], REACH_COLUMNS)
+    years = pd.concat([r[2] for r in ordered if len(r[2])] or [pd.DataFrame(columns=list(YEAR_COLUMNS))],
+                      ignore_index=True)
+    write_atomic(out / REACH_YEARS_FILE, lambda tmp: years.to_parquet(tmp, index=False))
     (out / PARTIAL_FILE).unlink(missing_ok=True)
-    paths += [out / RESULTS_FILE, out / REACH_RESULTS_FILE]
+    paths += [out / RESULTS_FILE, out / REACH_RESULTS_FILE, out / REACH_YEARS_FILE]
     try:
         analysis = analyse(results, plan.analysis)
     except ValueError as error:
         (out / VARIANCE_FILE).unlink(missing_ok=True)  # a file from an earlier grid would not match these runs
-        return CVResult(folds, results, reach_results, None, str(error), paths)
+        return CVResult(folds, results, reach_results, years, None, str(error), paths)
     paths.append(write_analysis(out / VARIANCE_FILE, analysis, plan.settings()))
-    return CVResult(folds, results, reach_results, analysis, "", paths)
+    return CVResult(folds, results, reach_results, years, analysis, "", paths)
 
 
-def _rows(cell: CVCell, plan: CVPlan, outcome: RunOutcome) -> tuple[dict, list[dict]]:
-    """The run's row (scores of the test fold's reaches over the test periods) and its per-reach rows."""
+def _rows(cell: CVCell, plan: CVPlan, outcome: RunOutcome) -> tuple[dict, list[dict], pd.DataFrame]:
+    """The run's row (scores of the test fold's reaches over the test periods), its per-reach rows and its
+    per-reach water-year error sums."""
     cfg = cell.config
     row: dict = {"variant": cell.variant, "basin": cfg.basin, "sparsity": cfg.sparsity, "scheme": plan.scheme,
                  "design": plan.analysis.design, "repeat": cell.repeat, "fold": cell.fold, "seed": cell.seed,
@@ -211,11 +219,14 @@ def _rows(cell: CVCell, plan: CVPlan, outcome: RunOutcome) -> tuple[dict, list[d
                  "wall_s": outcome.seconds, "cached": outcome.cached}
     if outcome.error:
         return row | {"n_obs_test": 0, "n_reaches_test": 0, "rmse": np.nan, "mae": np.nan, "bias": np.nan,
-                      "nse": np.nan, "kge": np.nan, "status": FAILED, "error": outcome.error}, []
+                      "nse": np.nan, "kge": np.nan, "status": FAILED, "error": outcome.error}, [], \
+            pd.DataFrame(columns=list(YEAR_COLUMNS))
     run = load_run(outcome.path)
     with run.predictions() as predictions:
         scored = run.config.with_overrides(holdout_segments=list(cell.test_segments), buffer_segments=[])
         section = evaluate(predictions, scored).holdout
+        years = holdout_water_years(predictions, scored).assign(variant=cell.variant, repeat=cell.repeat,
+                                                                fold=cell.fold, seed=cell.seed)
         parent = dict(zip(predictions[REACH].values.astype(str), predictions[PARENT_SEGMENT].values.astype(int)))
     assert section is not None  # every test segment has reaches
     overall = section.overall
@@ -224,7 +235,7 @@ def _rows(cell: CVCell, plan: CVPlan, outcome: RunOutcome) -> tuple[dict, list[d
                for reach, s in section.per_node.items()]
     return row | {"n_obs_test": overall.n_obs, "n_reaches_test": len(section.per_node), "rmse": overall.rmse,
                   "mae": overall.mae, "bias": overall.bias, "nse": overall.nse, "kge": overall.kge, "status": OK,
-                  "error": ""}, reaches
+                  "error": ""}, reaches, years[list(YEAR_COLUMNS)]
 
 
 def _write_table(path: Path, rows: list[dict], columns: tuple[str, ...]) -> pd.DataFrame:

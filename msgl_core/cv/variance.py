@@ -229,6 +229,34 @@ def nadeau_bengio_interval(y: np.ndarray, n_folds: int, level: float = 0.95) -> 
     return _t_interval(float(means.mean()), variance, float(j - 1), level, "Nadeau-Bengio corrected t")
 
 
+def water_year_interval(sse: np.ndarray, n_obs: np.ndarray, replicates: int = 2000, seed: int = 0,
+                        level: float = 0.95) -> Interval:
+    """Block-bootstrap percentile interval of a reach's pooled RMSE √(Σ sse / Σ n_obs) (°C), the blocks being
+    water years: each replicate resamples whole years with replacement, so days within a year, which are
+    autocorrelated, are never split (non-overlapping blocks: Carlstein 1986, Ann. Stat. 14:1171;
+    ``scipy.stats.bootstrap``, paired).
+
+    Shapes: sse (°C²), n_obs: (water years,), one entry per year with observations. NaN bounds with fewer than
+    two years. Raises ValueError for different lengths or fewer than 2 replicates.
+    """
+    sse, n_obs = np.asarray(sse, dtype=float), np.asarray(n_obs, dtype=float)
+    if sse.shape != n_obs.shape or sse.ndim != 1:
+        raise ValueError(f"sse and n_obs must be equal-length 1-D arrays, got shapes {sse.shape} and {n_obs.shape}")
+    if replicates < 2:
+        raise ValueError(f"bootstrap replicates must be >= 2, got {replicates}")
+    method = "water-year block bootstrap percentile"
+    if len(sse) < 2:
+        return Interval(math.nan, math.nan, level, method)
+
+    def pooled_rmse(s: np.ndarray, n: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.sqrt(s.sum(axis=axis) / n.sum(axis=axis))
+
+    result = stats.bootstrap((sse, n_obs), pooled_rmse, paired=True, vectorized=True, n_resamples=replicates,
+                             confidence_level=level, method="percentile", random_state=np.random.default_rng(seed))
+    interval = result.confidence_interval
+    return Interval(float(interval.low), float(interval.high), level, method)
+
+
 def reml_decomposition(frame: pd.DataFrame, design: str = "crossed", level: float = 0.95) -> Decomposition:
     """REML variance components of a long table that may miss cells (statsmodels ``MixedLM``, one group,
     partition and seed as variance components).

@@ -45,6 +45,12 @@ SPLITS = ("train", "val", "test")
 SPLIT_NAMES = {"train": "training period", "val": "validation period", "test": "test period", "": "outside the splits"}
 
 
+def water_year(time: pd.DatetimeIndex) -> np.ndarray:
+    """(time,) int: the USGS water year of each day, 1 October to 30 September, named by the calendar year
+    in which it ends (1 October 2010 is in water year 2011)."""
+    return (time.year + (time.month >= 10)).to_numpy(dtype=int)
+
+
 def split_days(time: pd.DatetimeIndex, cfg: RunConfig) -> dict[str, np.ndarray]:
     """Split name → (time,) bool, the days of ``cfg``'s periods of that split."""
     return {name: period_mask(time, getattr(cfg, f"{name}_periods")) for name in SPLITS}

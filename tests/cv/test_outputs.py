@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from msgl_core.config import RunConfig
@@ -14,6 +16,7 @@ from msgl_core.cv.analysis import VARIANCE_FILE, AnalysisOptions
 from msgl_core.cv.folds import FoldRules
 from msgl_core.cv.outputs import (
     MIN_INTERVAL_OBS,
+    WATER_YEAR_REPLICATES,
     PAIRED_COLUMNS,
     VARIANCE_COLUMNS,
     paired_table,
@@ -21,7 +24,8 @@ from msgl_core.cv.outputs import (
     read_cv,
     variance_table,
 )
-from msgl_core.cv.run import RESULTS_FILE, CVPlan, run_cv
+from msgl_core.cv.run import REACH_YEARS_FILE, RESULTS_FILE, CVPlan, run_cv
+from msgl_core.cv.variance import water_year_interval
 from msgl_core.data import MultiscaleData
 from tests.tiny_bundle import PERIODS
 
@@ -72,6 +76,38 @@ def test_reach_skill_summarises_each_reach_over_its_runs(cv_folder: Path) -> Non
     assert list(remap["fold"]) == [fold_of[int(s)] for s in remap["seg_id_nat"]]
 
 
+def test_water_year_sums_reproduce_each_runs_reach_scores(cv_folder: Path) -> None:
+    outputs = read_cv(cv_folder)
+    keys = ["variant", "repeat", "fold", "seed", "reach_id"]
+    years = outputs.reach_years.groupby(keys)[["n_obs", "sse"]].sum()
+    reaches = outputs.reach_results.set_index(keys)
+    assert len(years) == len(reaches) and (years["n_obs"] == reaches["n_obs"].reindex(years.index)).all()
+    scored = reaches["rmse"].notna()
+    np.testing.assert_allclose(np.sqrt(years["sse"] / years["n_obs"]).reindex(reaches.index[scored]),
+                               reaches.loc[scored, "rmse"], rtol=1e-5)
+    assert set(outputs.reach_years["water_year"]) == {2000}  # the tiny record's test period: March 2000
+
+
+def test_reach_skill_gives_the_water_year_bootstrap_of_the_pooled_rmse(cv_folder: Path) -> None:
+    outputs = read_cv(cv_folder)
+    one_year = reach_skill(outputs, min_obs=5)
+    assert (one_year["n_water_years"] == 1).all() and one_year["rmse_wy_low"].isna().all()
+    # A second water year with errors twice as large: every reach now has two blocks to resample.
+    later = outputs.reach_years.assign(water_year=2001, sse=outputs.reach_years["sse"] * 4)
+    two_years = dataclasses.replace(outputs, reach_years=pd.concat([outputs.reach_years, later], ignore_index=True))
+    skill = reach_skill(two_years, min_obs=5).set_index(["variant", "reach_id"])
+    row = skill.dropna(subset=["rmse_wy_low"]).iloc[0]
+    pooled = outputs.reach_years[(outputs.reach_years["variant"] == row.name[0])
+                                 & (outputs.reach_years["reach_id"] == row.name[1])][["n_obs", "sse"]].sum()
+    assert row["n_water_years"] == 2
+    assert row["rmse_pooled"] == pytest.approx(np.sqrt(5 * pooled["sse"] / (2 * pooled["n_obs"])))
+    expected = water_year_interval(np.array([pooled["sse"], 4 * pooled["sse"]]), np.repeat(pooled["n_obs"], 2),
+                                   WATER_YEAR_REPLICATES)
+    assert (row["rmse_wy_low"], row["rmse_wy_high"]) == pytest.approx((expected.low, expected.high))
+    short = skill[skill["n_obs"] < MIN_INTERVAL_OBS]
+    assert reach_skill(two_years).set_index(["variant", "reach_id"]).loc[short.index, "rmse_wy_low"].isna().all()
+
+
 def test_missing_and_damaged_files_are_named(cv_folder: Path, tmp_path: Path) -> None:
     copy = tmp_path / "cv"
     shutil.copytree(cv_folder, copy)
@@ -85,4 +121,8 @@ def test_missing_and_damaged_files_are_named(cv_folder: Path, tmp_path: Path) ->
         read_cv(copy)
     (copy / RESULTS_FILE).unlink()
     with pytest.raises(FileNotFoundError, match=f"cv/{RESULTS_FILE}: missing; run `msgl cv`"):
+        read_cv(copy)
+    shutil.copy(cv_folder / RESULTS_FILE, copy / RESULTS_FILE)
+    pd.read_parquet(cv_folder / REACH_YEARS_FILE).drop(columns="sse").to_parquet(copy / REACH_YEARS_FILE)
+    with pytest.raises(ValueError, match=f"cv/{REACH_YEARS_FILE}: missing columns \\['sse'\\]"):
         read_cv(copy)

@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 
 from msgl_core.cv.variance import (
+    water_year_interval,
     anova_decomposition,
     nadeau_bengio_interval,
     paired_comparison,
@@ -151,3 +152,26 @@ def test_satterthwaite_interval_of_the_mean_covers_95_percent() -> None:
         interval = anova_decomposition(crossed(rng, p=15, s=4)).mean_interval
         hits += interval.low <= 1.5 <= interval.high
     assert hits / 2000 == pytest.approx(0.95, abs=0.02)
+
+
+def test_water_year_bootstrap_resamples_whole_years() -> None:
+    # Two years, each with one error on every day: 1 °C in year A, 3 °C in year B. Resampling whole years gives
+    # only three pooled RMSEs (AA 1, BB 3, AB their mix); with 2000 replicates each tail holds a quarter, so the
+    # 95 % bounds are exactly 1 and 3. Resampling single days would give values in between.
+    n = np.array([200.0, 100.0])
+    interval = water_year_interval(n * np.array([1.0, 9.0]), n, replicates=2000, seed=0)
+    assert (interval.low, interval.high) == (1.0, 3.0) and interval.level == 0.95
+    again = water_year_interval(n * np.array([1.0, 9.0]), n, replicates=2000, seed=0)
+    assert again == interval
+    # Every year with the same mean squared error: every replicate is that RMSE, whatever the weights.
+    same = water_year_interval(np.array([4.0, 40.0, 400.0]), np.array([1.0, 10.0, 100.0]), replicates=200)
+    assert same.low == pytest.approx(2.0) and same.high == pytest.approx(2.0)
+
+
+def test_water_year_bootstrap_needs_two_years_and_matching_arrays() -> None:
+    one = water_year_interval(np.array([9.0]), np.array([3.0]))
+    assert math.isnan(one.low) and math.isnan(one.high)
+    with pytest.raises(ValueError, match="equal-length 1-D"):
+        water_year_interval(np.ones(3), np.ones(2))
+    with pytest.raises(ValueError, match="replicates must be >= 2"):
+        water_year_interval(np.ones(3), np.ones(3), replicates=1)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from msgl_core.data.masking import sparsity_mask
-from msgl_core.data.splits import period_mask, windows
+from msgl_core.data.splits import period_mask, water_year, windows
 
 TIME = pd.date_range("2000-01-01", "2003-12-31", freq="D")
 
@@ -59,3 +59,8 @@ def test_mask_depends_on_seed_and_validates_sparsity() -> None:
     np.testing.assert_array_equal(a, sparsity_mask(observed, eligible, 0.1, seed=1))
     with pytest.raises(ValueError, match=r"sparsity must be in \(0, 1\]"):
         sparsity_mask(observed, eligible, 0.0, seed=1)
+
+
+def test_water_year_starts_on_1_october() -> None:
+    days = pd.DatetimeIndex(["2010-09-30", "2010-10-01", "2011-01-01", "2011-09-30", "2011-10-01"])
+    assert water_year(days).tolist() == [2010, 2011, 2011, 2011, 2012]
