@@ -129,12 +129,26 @@ class CVResult:
 
 
 def plan_folds(plan: CVPlan, data: MultiscaleData) -> list[Folds]:
-    """The folds of every repeat. Raises ValueError as :func:`~msgl_core.cv.folds.make_folds` and for an
-    unknown basin or hold-out segments outside it."""
+    """The folds of every repeat. Raises ValueError as :func:`~msgl_core.cv.folds.make_folds`, for an
+    unknown basin or hold-out segments outside it, and when two repeats give the same partition (fold labels
+    aside) while their sparsity masks are the same too (``resample_mask`` off, or sparsity 1): their runs
+    would repeat each other and the decomposition would count one partition twice."""
     check_domains([plan.base], data)
     tree = segment_tree(data, plan.base)
-    return [make_folds(tree, plan.base.basin, plan.scheme, plan.n_folds, r, plan.base.holdout_segments,
-                       plan.buffer_hops, plan.rules) for r in range(plan.repeats)]
+    folds = [make_folds(tree, plan.base.basin, plan.scheme, plan.n_folds, r, plan.base.holdout_segments,
+                        plan.buffer_hops, plan.rules) for r in range(plan.repeats)]
+    if not plan.resample_mask or plan.base.sparsity == 1.0:
+        seen: dict[frozenset, int] = {}
+        for assignment in folds:
+            partition = frozenset(frozenset(fold.segments) for fold in assignment.folds)
+            if partition in seen:
+                raise ValueError(
+                    f"repeats {seen[partition] + 1} and {assignment.repeat + 1} of basin {plan.base.basin!r} give the "
+                    f"same partition into {plan.n_folds} folds ({plan.scheme} scheme, {len(assignment.blocks)} "
+                    "blocks) with the same sparsity mask, so their runs would repeat each other; lower --repeats "
+                    "or --folds, or use another scheme")
+            seen[partition] = assignment.repeat
+    return folds
 
 
 def cv_cells(plan: CVPlan, folds: list[Folds]) -> list[CVCell]:

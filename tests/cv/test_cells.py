@@ -63,6 +63,19 @@ def test_cells_cross_seeds_with_partitions_and_resample_the_mask_per_repeat(tiny
     assert {c.config.mask_seed for c in fixed} == {BASE.mask_seed}
 
 
+def test_repeats_that_repeat_a_partition_need_a_resampled_mask(tiny_data: MultiscaleData) -> None:
+    # The tiny tree's 3 subbasin blocks split into 2 folds the same way in repeats 1 and 2.
+    half = BASE.with_overrides(sparsity=0.5)
+    folds = plan_folds(plan(scheme="subbasin", buffer_hops=None, base=half), tiny_data)  # masks resampled: allowed
+    assert {frozenset(f.segments) for f in folds[0].folds} == {frozenset(f.segments) for f in folds[1].folds}
+    message = "repeats 1 and 2 of basin 'drb' give the same partition into 2 folds \\(subbasin scheme, 3 blocks\\)"
+    with pytest.raises(ValueError, match=message):
+        plan_folds(plan(scheme="subbasin", buffer_hops=None, base=half, resample_mask=False), tiny_data)
+    with pytest.raises(ValueError, match=message):
+        plan_folds(plan(scheme="subbasin", buffer_hops=None), tiny_data)  # sparsity 1: one mask
+    assert len(plan_folds(plan(scheme="segment", resample_mask=False), tiny_data)) == 2  # distinct partitions
+
+
 def test_a_buffer_that_leaves_nothing_to_train_on_is_refused_with_the_counts(tiny_data: MultiscaleData) -> None:
     # On the tiny tree (101 → 103 → 104, the only gauged segments are 101 and 104) one hop of buffer always
     # withholds the other gauged segment from one fold's training set.
@@ -71,7 +84,7 @@ def test_a_buffer_that_leaves_nothing_to_train_on_is_refused_with_the_counts(tin
 
 
 def test_the_runs_own_holdout_never_enters_a_fold(tiny_data: MultiscaleData) -> None:
-    p = plan(base=BASE.with_overrides(holdout_segments=[105]))
+    p = plan(base=BASE.with_overrides(holdout_segments=[105], sparsity=0.5))  # 4 segments: partitions repeat
     for cell in cv_cells(p, plan_folds(p, tiny_data)):
         assert 105 not in cell.test_segments and 105 in cell.config.holdout_segments
 
