@@ -428,6 +428,7 @@ def cross_validate(
     from msgl_core.compare import comparisons_root
     from msgl_core.cv.analysis import AnalysisOptions, format_analysis
     from msgl_core.cv.folds import FoldRules
+    from msgl_core.cv.outputs import cv_folder_name
     from msgl_core.cv.run import CVPlan, plan_folds, run_cv
 
     overrides = {k: v for k, v in {
@@ -439,7 +440,7 @@ def cross_validate(
         plan = CVPlan(base, tuple(_split(variants, str)), tuple(_split(seeds, int)), cv_scheme, folds, repeats,
                       buffer_hops, not fixed_mask, FoldRules(min_fold_reaches, min_fold_obs, fold_balance),
                       AnalysisOptions(design, folds, allow_unbalanced, bootstrap, bootstrap_seed))
-        folder = out if out is not None else comparisons_root() / base.basin / "cv"
+        folder = out if out is not None else comparisons_root() / base.basin / cv_folder_name(base.sparsity)
         _folder_option(folder, "--out")
         _folder_option(runs_dir, "--runs-dir")
         data = _load_data(data_dir, cache_dir)

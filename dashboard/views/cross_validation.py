@@ -1,6 +1,6 @@
-"""The cross-validation tab: what ``msgl cv`` wrote for a domain (``comparisons/<basin>/cv/``), never recomputed.
+"""The cross-validation tab: what ``msgl cv`` wrote (``comparisons/<basin>/cv_rho<ρ>/``), never recomputed.
 
-For the chosen domain (:func:`msgl_core.cv.outputs.read_cv`): the settings and the caveat of the analysis,
+For the chosen grid (:func:`msgl_core.cv.outputs.read_cv`): the settings and the caveat of the analysis,
 the variance components per variant as stacked bars (data partition σ²_P, seed σ²_S, residual σ²_E, °C²),
 the mean RMSE with its 95 % interval and the paired differences between variants (°C), a map of the
 spatial blocks (each segment's fold in the first repeat) and a map of each reach's out-of-fold test RMSE
@@ -8,8 +8,6 @@ for a chosen variant (hover: the range over that variant's runs). docs/cv.md exp
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import holoviews as hv
 import numpy as np
@@ -25,21 +23,20 @@ from dashboard.views.error_map import error_overlay
 from dashboard.views.tab_view import TabView
 from msgl_core import PARENT_SEGMENT
 from msgl_core.cv.analysis import OK
-from msgl_core.cv.outputs import CVOutputs, paired_table, reach_skill, read_cv, segment_folds, variance_table
+from msgl_core.cv.outputs import (
+    CVOutputs,
+    cv_grids,
+    paired_table,
+    reach_skill,
+    read_cv,
+    segment_folds,
+    variance_table,
+)
 
-#: Sub-folder of a domain's comparison folder that ``msgl cv`` writes by default.
-CV_FOLDER = "cv"
 MAP_WIDTH, MAP_HEIGHT = 420, 460
 #: Stacked components: JSON field, legend label, colour.
 COMPONENTS = (("partition", "data partition σ²_P", "#d62728"), ("seed", "seed σ²_S", "#1f77b4"),
               ("residual", "residual σ²_E", "#aaaaaa"))
-
-
-def cv_domains(root: Path | None) -> list[str]:
-    """Domains (folder names under the comparisons folder ``root``) with ``msgl cv`` outputs, sorted."""
-    if root is None or not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if (p / CV_FOLDER).is_dir())
 
 
 def variance_bars(table: pd.DataFrame) -> hv.Bars:
@@ -62,13 +59,13 @@ def fold_map_values(outputs: CVOutputs, reaches: pd.DataFrame) -> pd.DataFrame:
 
 
 class CrossValidation(TabView):
-    """``msgl cv`` outputs of one domain: variance bars, tables of means and paired differences, fold and skill maps."""
+    """``msgl cv`` outputs of one grid: variance bars, tables of means and paired differences, fold and skill maps."""
 
     tab = "cv"
 
     def __init__(self, **params: object) -> None:
         super().__init__(**params)
-        self._domain = pn.widgets.Select(label="Domain", width=220)
+        self._domain = pn.widgets.Select(label="Grid (basin/folder)", width=220)
         self._variant = pn.widgets.Select(label="Skill map of", width=220)
         self._note = pn.pane.Markdown(sizing_mode="stretch_width")
         self._bars = pn.Column(margin=0)
@@ -84,8 +81,8 @@ class CrossValidation(TabView):
         self.refresh()
 
     def draw(self) -> None:
-        """Redraw the domain list and the chosen domain's outputs."""
-        domains = cv_domains(self.state.comparisons_folder())
+        """Redraw the list of grids and the chosen grid's outputs."""
+        domains = cv_grids(self.state.comparisons_folder())
         value = self._domain.value if self._domain.value in domains else (domains[0] if domains else None)
         self._domain.param.update(options=domains, value=value)
         self._draw_domain()
@@ -96,11 +93,11 @@ class CrossValidation(TabView):
         self._bars.objects, self._maps.objects = [], []
         self._means.value, self._paired.value = pd.DataFrame(), pd.DataFrame()
         if root is None or domain is None:
-            self._note.object = ("No cross-validation outputs yet. Run `msgl cv --basin B …`; it writes "
-                                 f"`{root or 'comparisons'}/B/cv/`, which this tab reads.")
+            self._note.object = ("No cross-validation outputs yet. Run `msgl cv --basin B --sparsity ρ …`; it "
+                                 f"writes `{root or 'comparisons'}/B/cv_rhoρ/`, which this tab reads.")
             return
         try:
-            self._outputs = outputs = read_cv(root / domain / CV_FOLDER)
+            self._outputs = outputs = read_cv(root / domain)
         except (OSError, ValueError) as error:
             self._note.object = f"The `msgl cv` outputs of {domain} cannot be read: {error}"
             return

@@ -54,6 +54,21 @@ MIN_INTERVAL_OBS = 30
 WATER_YEAR_REPLICATES, WATER_YEAR_SEED = 2000, 0
 
 
+def cv_folder_name(sparsity: float) -> str:
+    """The folder ``msgl cv`` writes under ``<comparisons>/<basin>/`` by default: one per sparsity, so grids at
+    ρ = 1 % and 100 % sit side by side (``cv_rho0.01``, ``cv_rho1``, as run names write ρ)."""
+    return f"cv_rho{sparsity:g}"
+
+
+def cv_grids(root: str | Path | None) -> list[str]:
+    """The ``msgl cv`` output folders under the comparisons folder ``root``, as ``<basin>/<folder>`` (sorted):
+    every ``cv*`` sub-folder of a basin folder that holds ``cv_results.parquet``. Empty for a missing root."""
+    root = Path(root) if root is not None else None
+    if root is None or not root.is_dir():
+        return []
+    return sorted(f"{grid.parent.name}/{grid.name}" for grid in root.glob("*/cv*") if (grid / RESULTS_FILE).is_file())
+
+
 @dataclass(frozen=True)
 class CVOutputs:
     """What ``msgl cv`` wrote in ``folder``: the folds of every repeat, the run table, the per-reach table, the

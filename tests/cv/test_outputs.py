@@ -16,9 +16,11 @@ from msgl_core.cv.analysis import VARIANCE_FILE, AnalysisOptions
 from msgl_core.cv.folds import FoldRules
 from msgl_core.cv.outputs import (
     MIN_INTERVAL_OBS,
-    WATER_YEAR_REPLICATES,
     PAIRED_COLUMNS,
     VARIANCE_COLUMNS,
+    WATER_YEAR_REPLICATES,
+    cv_folder_name,
+    cv_grids,
     paired_table,
     reach_skill,
     read_cv,
@@ -106,6 +108,15 @@ def test_reach_skill_gives_the_water_year_bootstrap_of_the_pooled_rmse(cv_folder
     assert (row["rmse_wy_low"], row["rmse_wy_high"]) == pytest.approx((expected.low, expected.high))
     short = skill[skill["n_obs"] < MIN_INTERVAL_OBS]
     assert reach_skill(two_years).set_index(["variant", "reach_id"]).loc[short.index, "rmse_wy_low"].isna().all()
+
+
+def test_each_sparsity_gets_its_own_grid_folder(cv_folder: Path, tmp_path: Path) -> None:
+    assert (cv_folder_name(0.01), cv_folder_name(1.0)) == ("cv_rho0.01", "cv_rho1")
+    shutil.copytree(cv_folder, tmp_path / "drb" / cv_folder_name(0.01))
+    shutil.copytree(cv_folder, tmp_path / "drb" / cv_folder_name(1.0))
+    (tmp_path / "rancocas" / "cv_rho1").mkdir(parents=True)  # started, nothing written yet: not a grid
+    assert cv_grids(tmp_path) == ["drb/cv_rho0.01", "drb/cv_rho1"]
+    assert cv_grids(tmp_path / "missing") == [] and cv_grids(None) == []
 
 
 def test_missing_and_damaged_files_are_named(cv_folder: Path, tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ import pytest
 from scipy import stats
 
 from msgl_core.cv.variance import (
-    water_year_interval,
     anova_decomposition,
     nadeau_bengio_interval,
     paired_comparison,
@@ -19,6 +18,7 @@ from msgl_core.cv.variance import (
     reml_decomposition,
     reml_paired_comparison,
     residual_interval,
+    water_year_interval,
 )
 
 SIGMA_P, SIGMA_S, SIGMA_E = 0.10, 0.05, 0.04

@@ -9,12 +9,12 @@ from bokeh.document import Document
 
 from dashboard.resources import Resources
 from dashboard.state import AppState
-from dashboard.views.cross_validation import CrossValidation, cv_domains, fold_map_values
+from dashboard.views.cross_validation import CrossValidation, fold_map_values
 from msgl_core import PARENT_SEGMENT
 from msgl_core.config import RunConfig
 from msgl_core.cv.analysis import AnalysisOptions
 from msgl_core.cv.folds import FoldRules
-from msgl_core.cv.outputs import read_cv
+from msgl_core.cv.outputs import cv_grids, read_cv
 from msgl_core.cv.run import CVPlan, run_cv
 from msgl_core.data import MultiscaleData
 
@@ -24,8 +24,8 @@ def comparisons(dash_data: MultiscaleData, base_config: RunConfig, tmp_path_fact
     root = tmp_path_factory.mktemp("comparisons")
     plan = CVPlan(base_config.with_overrides(epochs=1), ("remap", "rgcn_fine"), (1, 2), "segment", 2, 1, 0,
                   rules=FoldRules(1, 1, 1.0), analysis=AnalysisOptions(replicates=50))
-    run_cv(plan, dash_data, root / "drb" / "cv", root / "runs", workers=0)
-    (root / "rancocas").mkdir()  # a compare-only domain: not listed
+    run_cv(plan, dash_data, root / "drb" / "cv_rho1", root / "runs", workers=0)
+    (root / "rancocas" / "cv_rho0.01").mkdir(parents=True)  # a grid that wrote nothing yet: not listed
     return root
 
 
@@ -39,7 +39,7 @@ def _view(resources: Resources, runs: Path, comparisons: Path) -> CrossValidatio
 
 def test_the_tab_shows_the_grid_tables_and_maps(resources: Resources, comparisons: Path) -> None:
     view = _view(resources, comparisons / "runs", comparisons)
-    assert cv_domains(comparisons) == ["drb"] and view._domain.value == "drb"
+    assert cv_grids(comparisons) == ["drb/cv_rho1"] and view._domain.value == "drb/cv_rho1"
     assert list(view._means.value["variant"]) == ["remap", "rgcn_fine"]
     assert list(view._paired.value[["a", "b"]].iloc[0]) == ["remap", "rgcn_fine"]
     assert "**8 runs** of remap, rgcn_fine · 2 folds × 1 repeat(s) × 2 seed(s)" in view._note.object
@@ -49,7 +49,7 @@ def test_the_tab_shows_the_grid_tables_and_maps(resources: Resources, comparison
 
 
 def test_fold_map_values_follow_folds_json(resources: Resources, comparisons: Path) -> None:
-    outputs = read_cv(comparisons / "drb" / "cv")
+    outputs = read_cv(comparisons / "drb" / "cv_rho1")
     reaches = resources.domain_reaches("drb")
     folds = fold_map_values(outputs, reaches)
     fold_of = outputs.folds[0].fold_of()
