@@ -232,17 +232,28 @@ def write_analysis(path: str | Path, analysis: CVAnalysis, settings: dict[str, A
 
 def format_analysis(analysis: CVAnalysis) -> str:
     """Markdown summary: per variant the fold-level mean RMSE with its 95 % interval and the components as
-    standard deviations (°C) with the data-partition share; then each paired difference; then the caveat."""
+    standard deviations (°C) with the data-partition share; then each paired difference with the ratio of
+    partition variances and its 90 % interval; then the caveat."""
     lines = ["| variant | mean RMSE (°C) [95 % CI] | σ_P (°C) | σ_S (°C) | σ_E (°C) | partition share | method |",
              "|---|---|---|---|---|---|---|"]
     for a in analysis.variants:
         d, c = a.fold, a.fold.components
         sd = [f"{math.sqrt(v):.3f}" if math.isfinite(v) else "–" for v in (c.partition, c.seed, c.residual)]
         share = f"{c.shares.partition:.0%}" if math.isfinite(c.shares.partition) else "–"
-        lines.append(f"| {a.variant} | {d.mean:.3f} [{d.mean_interval.low:.3f}, {d.mean_interval.high:.3f}] | "
+        lines.append(f"| {a.variant} | {d.mean:.3f} {_bounds(d.mean_interval, '.3f')} | "
                      + " | ".join(sd) + f" | {share} | {d.design} {d.method} |")
     for p in analysis.paired:
         d = p.difference
-        lines.append(f"{p.a} − {p.b}: Δ RMSE {d.mean:+.3f} °C [{d.mean_interval.low:+.3f}, {d.mean_interval.high:+.3f}],"
-                     f" {p.a} better in {p.fraction_a_better:.0%} of cells")
+        ratio = (f"; σ²_P({p.a})/σ²_P({p.b}) {p.partition_ratio:.2f}"
+                 + (f" {_bounds(p.partition_ratio_interval, '.2f')} (90 %)" if p.partition_ratio_interval else "")
+                 if math.isfinite(p.partition_ratio) else "")
+        lines.append(f"{p.a} − {p.b}: Δ RMSE {d.mean:+.3f} °C {_bounds(d.mean_interval, '+.3f')},"
+                     f" {p.a} better in {p.fraction_a_better:.0%} of cells{ratio}")
     return "\n".join(lines + ["", CAVEAT])
+
+
+def _bounds(interval: Interval, spec: str) -> str:
+    """``[low, high]`` formatted with ``spec``, or ``[no interval]`` when a bound is NaN."""
+    if not (math.isfinite(interval.low) and math.isfinite(interval.high)):
+        return "[no interval]"
+    return f"[{interval.low:{spec}}, {interval.high:{spec}}]"

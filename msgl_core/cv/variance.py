@@ -201,9 +201,13 @@ def anova_decomposition(y: np.ndarray, design: str = "crossed", level: float = 0
 
 
 def _t_interval(mean: float, variance: float, df: float, level: float, method: str) -> Interval:
-    """``mean ± t_{(1+level)/2, df} sqrt(variance)``; a point when the variance is 0."""
+    """``mean ± t_{(1+level)/2, df} sqrt(variance)``; a point when the variance is 0; NaN bounds when df < 1
+    (a Satterthwaite df that small, from a tiny grid whose residual mean square dominates, makes t explode:
+    the data cannot bound the mean)."""
     if not variance > 0 or not math.isfinite(df):
         return Interval(mean, mean, level, method, df if variance > 0 else math.inf)
+    if df < 1:
+        return Interval(math.nan, math.nan, level, f"{method} (df < 1: no interval)", df)
     half = float(stats.t.ppf(0.5 + level / 2, df)) * math.sqrt(variance)
     return Interval(mean - half, mean + half, level, method, df)
 

@@ -45,7 +45,11 @@ def test_analysis_decomposes_each_variant_and_pairs_them() -> None:
     assert (pair.a, pair.b, pair.fraction_a_better) == ("a", "b", 1.0)
     assert pair.difference.mean == pytest.approx(-0.2, abs=0.05)
     assert analysis.missing_cells == () and analysis.warnings == ()
-    assert "| a | 2." in format_analysis(analysis) and "a − b: Δ RMSE -0.2" in format_analysis(analysis)
+    text = format_analysis(analysis)
+    assert "| a | 2." in text and "a − b: Δ RMSE -0.2" in text
+    ratio = pair.partition_ratio_interval
+    assert ratio is not None
+    assert f"σ²_P(a)/σ²_P(b) {pair.partition_ratio:.2f} [{ratio.low:.2f}, {ratio.high:.2f}] (90 %)" in text
 
 
 def test_repeat_level_analysis_pools_the_folds_of_each_repeat_and_seed() -> None:

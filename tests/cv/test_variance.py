@@ -175,3 +175,14 @@ def test_water_year_bootstrap_needs_two_years_and_matching_arrays() -> None:
         water_year_interval(np.ones(3), np.ones(2))
     with pytest.raises(ValueError, match="replicates must be >= 2"):
         water_year_interval(np.ones(3), np.ones(3), replicates=1)
+
+
+def test_a_mean_with_less_than_one_degree_of_freedom_gets_no_interval() -> None:
+    # Paired differences remap − msgl_dyn (°C) of a 2-fold × 2-repeat × 2-seed Rancocas grid at ρ = 1 %: one
+    # wild msgl_dyn run makes MS_E dominate, Satterthwaite's df is 4e-4 and t(0.975, df) would be ~1e151.
+    d = np.array([[1.98, 0.48], [-4.26, -4.31], [-1.08, -3.43], [-10.41, 1.27]])
+    interval = anova_decomposition(d).mean_interval
+    assert interval.df < 1 and math.isnan(interval.low) and math.isnan(interval.high)
+    assert interval.method == "Satterthwaite t (df < 1: no interval)"
+    usual = anova_decomposition(np.array([[1.0, 1.2], [2.0, 2.3], [3.0, 3.1]])).mean_interval
+    assert usual.df == pytest.approx(2.113, abs=1e-3) and usual.low == pytest.approx(-0.2374, abs=1e-4)
