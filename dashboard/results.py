@@ -25,13 +25,16 @@ from msgl_core import (
     PARENT_SEGMENT,
     PREDICTIONS,
     REACH,
+    THRESHOLDS,
     TIME,
     Run,
     anomaly,
     climatology,
+    exceedance_variable,
     is_complete,
     load_run,
     monthly_scores,
+    quantile_variable,
     split_labels,
 )
 
@@ -54,7 +57,7 @@ def percentile_range(values: np.ndarray, low: float = 2, high: float = 98) -> tu
 
 
 #: The ensemble quantiles a reach's series carries for an ensemble run (°C).
-ENSEMBLE_QUANTILES = ("prediction_q05", "prediction_q25", "prediction_q75", "prediction_q95")
+ENSEMBLE_QUANTILES = tuple(quantile_variable(level) for level in (0.05, 0.25, 0.75, 0.95))
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,7 +94,7 @@ class RunResults:
     @property
     def is_ensemble(self) -> bool:
         """Whether the run is an ensemble (its predictions hold quantiles and exceedance probabilities)."""
-        return "prediction_q05" in self.predictions
+        return ENSEMBLE_QUANTILES[0] in self.predictions
 
     def day_index(self, date: object) -> int:
         """Position on :attr:`time` of ``date`` (clipped to the record)."""
@@ -130,7 +133,7 @@ class RunResults:
         day = pd.DataFrame({"prediction": prediction, "observed": observed, "difference": prediction - observed,
                             "used": ds["obs_used"].values.astype(bool)}, index=self.reaches)
         if self.is_ensemble:
-            for name in ("prediction_q05", "prediction_q95", "p_exceed_20", "p_exceed_25"):
+            for name in (quantile_variable(0.05), quantile_variable(0.95), *map(exceedance_variable, THRESHOLDS)):
                 day[name] = ds[name].values.astype(float)
         return day
 

@@ -25,6 +25,7 @@ from dashboard.results import RunResults, open_results, read_run
 from msgl_core import (
     DEVICES,
     PARENT_SEGMENT,
+    THRESHOLDS,
     WHOLE_BASIN,
     ObservationCounts,
     Run,
@@ -47,12 +48,13 @@ SPARSITY_STEPS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7
 #: Epochs used when the base config asks for more: a demo trains in minutes on a CPU.
 DEMO_EPOCHS = 10
 VIEWS = ("network", "day", "errors", "calibration", "compare", "cv", "management", "downloads")
-#: Colour scales of the day map (:attr:`AppState.color_scale`).
-COLOR_SCALES = ("day", "season", "record", "anomaly", "exceed20", "exceed25")
+#: Water temperatures (°C) whose exceedance days the Management tab counts and whose probabilities an
+#: ensemble run stores (msgl_core's THRESHOLDS).
+HEAT_THRESHOLDS = THRESHOLDS
 #: The colour scales that need an ensemble run (the members' probability of exceeding 20 or 25 °C).
-EXCEEDANCE_SCALES = {"exceed20": 20.0, "exceed25": 25.0}
-#: Water temperatures (°C) whose exceedance days the Management tab counts.
-HEAT_THRESHOLDS = (20.0, 25.0)
+EXCEEDANCE_SCALES = {f"exceed{t:g}": t for t in HEAT_THRESHOLDS}
+#: Colour scales of the day map (:attr:`AppState.color_scale`).
+COLOR_SCALES = ("day", "season", "record", "anomaly", *EXCEEDANCE_SCALES)
 ALERT_LEVELS = ("info", "success", "warning", "danger")
 
 

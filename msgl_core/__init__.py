@@ -56,6 +56,8 @@ _EXPORTS = {
     **dict.fromkeys(("AnalysisOptions", "VariantAnalysis", "CVAnalysis", "analyse", "write_analysis"), "cv.analysis"),
     **dict.fromkeys(("CVPlan", "CVCell", "CVResult", "plan_folds", "cv_cells", "run_cv"), "cv.run"),
     **dict.fromkeys(("setup_difference", "prior_learned_from"), "ensemble_runs"),
+    **dict.fromkeys(("exceedance_variable", "quantile_variable"), "evaluate.ensemble"),
+    **dict.fromkeys(("THRESHOLDS",), "evaluate.probabilistic"),
 }
 __all__ = sorted(_EXPORTS)
 

@@ -24,7 +24,7 @@ from dashboard.results import RunResults, percentile_range
 from dashboard.state import EXCEEDANCE_SCALES
 from dashboard.views import figures, maps
 from dashboard.views.tab_view import TabView
-from msgl_core import PARENT_SEGMENT, SPLIT_NAMES
+from msgl_core import PARENT_SEGMENT, SPLIT_NAMES, exceedance_variable
 
 #: Map frame sizes (px): side by side for tall domains, stacked for wide ones.
 SIDE_WIDTH, SIDE_MAX_HEIGHT = 390, 640
@@ -219,9 +219,9 @@ class DayMap(TabView):
             day = results.day(date)
             if self._scale_name() == "anomaly":
                 day = day.join(results.day_anomaly(date).add_suffix("_anomaly"))
-            if self._scale_name() in EXCEEDANCE_SCALES and "p_exceed_20" in day:
-                threshold = EXCEEDANCE_SCALES[self._scale_name()]
-                day = day.assign(prediction_exceed=day[f"p_exceed_{threshold:g}"],
+            threshold = EXCEEDANCE_SCALES.get(self._scale_name())
+            if threshold is not None and exceedance_variable(threshold) in day:
+                day = day.assign(prediction_exceed=day[exceedance_variable(threshold)],
                                  observed_exceed=np.where(day["observed"].isna(), np.nan,
                                                           (day["observed"] > threshold).astype(float)))
             self._memo = {"key": key, "day": day, "points": self._observed_points(results, day, date),

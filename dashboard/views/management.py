@@ -26,6 +26,7 @@ from msgl_core import (
     REACH,
     days_above,
     days_above_column,
+    exceedance_variable,
     expected_days_above,
     expected_days_above_column,
 )
@@ -91,7 +92,7 @@ class ManagementMap(TabView):
         if self._memo.get("key") != key:
             table = days_above(results.predictions["prediction"], HEAT_THRESHOLDS, months, year)
             if results.is_ensemble:  # the ensemble mean's counts, and the expected counts of the members
-                probabilities = {t: results.predictions[f"p_exceed_{t:g}"] for t in HEAT_THRESHOLDS}
+                probabilities = {t: results.predictions[exceedance_variable(t)] for t in HEAT_THRESHOLDS}
                 expected = expected_days_above(probabilities, months, year).drop(columns="days_counted")
                 table = table.join(expected)[[*(c for c in LABELS if c in table or c in expected), "season_days"]]
             table.insert(0, PARENT_SEGMENT, results.predictions[PARENT_SEGMENT].values)

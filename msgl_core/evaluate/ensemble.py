@@ -30,6 +30,16 @@ MEMBER = "member"
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
+def exceedance_variable(threshold: float) -> str:
+    """The ``predictions.nc`` variable of P(T > ``threshold`` °C) in an ensemble run: ``p_exceed_20`` for 20."""
+    return f"p_exceed_{threshold:g}"
+
+
+def quantile_variable(level: float) -> str:
+    """The ``predictions.nc`` variable of an ensemble quantile: ``prediction_q05`` for ``level`` 0.05."""
+    return f"prediction_q{round(level * 100):02d}"
+
+
 def summarise_members(members: xr.DataArray, coarse_debiased: xr.DataArray | None = None,
                       attrs: dict[str, str | float | int] | None = None) -> xr.Dataset:
     """The per reach-day summary of an ensemble.
@@ -52,11 +62,11 @@ def summarise_members(members: xr.DataArray, coarse_debiased: xr.DataArray | Non
     ds["prediction"] = ((TIME, REACH), values.mean(axis=0),
                         {"units": "degC", "long_name": "ensemble mean of daily mean water temperature"})
     for level, q in zip(QUANTILES, np.quantile(values, QUANTILES, axis=0), strict=True):
-        ds[f"prediction_q{round(level * 100):02d}"] = ((TIME, REACH), q, {
+        ds[quantile_variable(level)] = ((TIME, REACH), q, {
             "units": "degC", "long_name": f"{level:.0%} quantile of the ensemble of daily mean water temperature"})
     ensemble = np.moveaxis(values, 0, -1)
     for threshold in THRESHOLDS:
-        ds[f"p_exceed_{threshold:g}"] = ((TIME, REACH), exceedance_probability(ensemble, threshold), {
+        ds[exceedance_variable(threshold)] = ((TIME, REACH), exceedance_probability(ensemble, threshold), {
             "units": "1", "long_name": f"probability that daily mean water temperature exceeds {threshold:g} degC"})
     ds["n_members"] = ((TIME, REACH), np.where(finite, members.sizes[MEMBER], 0).astype(np.int16),
                        {"units": "1", "long_name": "number of ensemble members"})
