@@ -45,7 +45,7 @@ def variance_bars(table: pd.DataFrame) -> hv.Bars:
             for field, label, _ in COMPONENTS]
     data = pd.DataFrame(rows, columns=["variant", "component", "variance"]).fillna({"variance": 0.0})
     return hv.Bars(data, ["variant", "component"], "variance").opts(
-        stacked=True, cmap=[c for _, _, c in COMPONENTS], height=300, width=460, tools=["hover"],
+        stacked=True, cmap=[c for _, _, c in COMPONENTS], height=320, width=520, xrotation=30, tools=["hover"],
         ylabel="variance of fold RMSE (°C²)", xlabel="", legend_position="right", show_legend=True,
         title="Where the spread of fold RMSE comes from", hover_tooltips=[
             ("variant", "@variant"), ("component", "@component"), ("variance", "@variance{0.000} °C²")])
