@@ -45,6 +45,9 @@ from msgl_core.runs import write_atomic
 VARIANCE_FILE = "variance_components.json"
 VARIANCE_FORMAT = 1
 OK, FAILED = "ok", "failed"
+#: Fewest partitions (R·K) for informative pigeonhole-bootstrap intervals; below it the analysis warns. With P
+#: partitions a replicate is one of C(2P − 1, P) multisets: 3 for P = 2, two of them a single partition twice.
+MIN_BOOTSTRAP_PARTITIONS = 4
 #: Written beside every interval of ``variance_components.json``.
 CAVEAT = ("Intervals are conditional on this dataset (the DRB observations and these partitions): they say how "
           "stable the procedure is here, not how it would do on another basin (Bengio & Grandvalet 2004). "
@@ -127,6 +130,11 @@ def analyse(results: pd.DataFrame, options: AnalysisOptions = AnalysisOptions())
     for variant in variants:
         _check_crossed(table[table["variant"] == variant], variant, options.design)
     notes = [f"{len(missing)} failed cells: variance components by REML instead of ANOVA"] if missing else []
+    n_partitions = table["partition"].nunique()
+    if n_partitions < MIN_BOOTSTRAP_PARTITIONS:
+        notes.append(f"only {n_partitions} partitions: a pigeonhole-bootstrap replicate draws them with replacement, "
+                     "so most replicates repeat one partition and the bootstrap intervals of components and ratios "
+                     "are not informative; read the point estimates and the per-run table")
     analyses = tuple(_variant(table[table["variant"] == v], v, options) for v in variants)
     paired = tuple(_paired(table, a, b, options) for a, b in combinations(variants, 2))
     for analysis in analyses:
@@ -233,7 +241,7 @@ def write_analysis(path: str | Path, analysis: CVAnalysis, settings: dict[str, A
 def format_analysis(analysis: CVAnalysis) -> str:
     """Markdown summary: per variant the fold-level mean RMSE with its 95 % interval and the components as
     standard deviations (°C) with the data-partition share; then each paired difference with the ratio of
-    partition variances and its 90 % interval; then the caveat."""
+    partition variances and its 90 % interval; then the warnings and the caveat."""
     lines = ["| variant | mean RMSE (°C) [95 % CI] | σ_P (°C) | σ_S (°C) | σ_E (°C) | partition share | method |",
              "|---|---|---|---|---|---|---|"]
     for a in analysis.variants:
@@ -249,7 +257,7 @@ def format_analysis(analysis: CVAnalysis) -> str:
                  if math.isfinite(p.partition_ratio) else "")
         lines.append(f"{p.a} − {p.b}: Δ RMSE {d.mean:+.3f} °C {_bounds(d.mean_interval, '+.3f')},"
                      f" {p.a} better in {p.fraction_a_better:.0%} of cells{ratio}")
-    return "\n".join(lines + ["", CAVEAT])
+    return "\n".join(lines + [f"warning: {w}" for w in analysis.warnings] + ["", CAVEAT])
 
 
 def _bounds(interval: Interval, spec: str) -> str:

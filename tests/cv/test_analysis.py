@@ -52,6 +52,13 @@ def test_analysis_decomposes_each_variant_and_pairs_them() -> None:
     assert f"σ²_P(a)/σ²_P(b) {pair.partition_ratio:.2f} [{ratio.low:.2f}, {ratio.high:.2f}] (90 %)" in text
 
 
+
+def test_too_few_partitions_for_the_bootstrap_are_named() -> None:
+    few = analyse(results(repeats=1, folds=2), AnalysisOptions(n_folds=2, replicates=200))
+    assert any(w.startswith("only 2 partitions: a pigeonhole-bootstrap replicate") for w in few.warnings)
+    assert "warning: only 2 partitions" in format_analysis(few)
+    assert not any("partitions:" in w for w in analyse(results(repeats=2, folds=2), OPTIONS).warnings)
+
 def test_repeat_level_analysis_pools_the_folds_of_each_repeat_and_seed() -> None:
     table = results()
     analysis = analyse(table, OPTIONS)
