@@ -418,7 +418,7 @@ def cross_validate(
     workers: Annotated[int | None, typer.Option(
         help="LocalCluster worker processes (default: one per CPU); 0 trains here, one run after another.")] = None,
     out: Annotated[Path | None, typer.Option(
-        "--out", help="Output folder (else <$MSGL_COMPARISONS_DIR or comparisons/>/<basin>/cv/).")] = None,
+        "--out", help="Output folder (else <$MSGL_COMPARISONS_DIR or comparisons/>/<basin>/cv_rho<ρ>/).")] = None,
     runs_dir: Annotated[Path | None, typer.Option("--runs-dir", help="Run cache (else $MSGL_RUNS_DIR, runs/).")] = None,
     data_dir: DataDir = None, cache_dir: CacheDir = None,
 ) -> None:
