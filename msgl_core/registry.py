@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -32,13 +32,13 @@ Selection = Literal["fine", "coarse", "last"]
 #: the multi-scale models this product is about, single-scale graph models trained on fine observations
 #: only, the downscaling baselines that move coarse-scale knowledge to the fine graph without MSGL, and
 #: probabilistic downscaling (ensembles on top of a deterministic base run).
-FAMILIES = ("multi-scale", "fine-only graph baselines", "downscaling baselines", "probabilistic downscaling")
+Family = Literal["multi-scale", "fine-only graph baselines", "downscaling baselines", "probabilistic downscaling"]
+FAMILIES: tuple[str, ...] = get_args(Family)
 #: Ensemble kinds: OT-debiased coarse level with a diffusion prior within segments, the same coarse level
 #: broadcast to the reaches (no diffusion), the base run plus seasonal Gaussian noise, or the base runs of
 #: consecutive seeds as the members.
-ENSEMBLES = ("diffusion", "broadcast", "gaussian_noise", "seeds")
 Ensemble = Literal["diffusion", "broadcast", "gaussian_noise", "seeds"]
-Family = Literal["multi-scale", "fine-only graph baselines", "downscaling baselines", "probabilistic downscaling"]
+ENSEMBLES: tuple[str, ...] = get_args(Ensemble)
 
 
 @dataclass(frozen=True)

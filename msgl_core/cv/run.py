@@ -36,7 +36,8 @@ from msgl_core.evaluate.report import evaluate, holdout_water_years
 from msgl_core.registry import get_variant
 from msgl_core.runs import load_run, run_path, runs_root, write_atomic
 
-RESULTS_FILE, REACH_RESULTS_FILE, REACH_YEARS_FILE = "cv_results.parquet", "cv_reach_results.parquet", "cv_reach_years.parquet"
+RESULTS_FILE, REACH_RESULTS_FILE = "cv_results.parquet", "cv_reach_results.parquet"
+REACH_YEARS_FILE = "cv_reach_years.parquet"
 PARTIAL_FILE = "cv_results.partial.parquet"
 PARTIAL_EVERY = 10
 RESULT_COLUMNS = ("variant", "basin", "sparsity", "scheme", "design", "repeat", "fold", "seed", "partition_id",

@@ -32,6 +32,7 @@ import pandas as pd
 import xarray as xr
 
 from msgl_core.dims import DAY_OF_YEAR, REACH, TIME
+from msgl_core.evaluate.probabilistic import THRESHOLDS
 
 #: Days in the leap-year calendar of a climatology (:data:`msgl_core.DAY_OF_YEAR` 1–366).
 CALENDAR_DAYS = 366
@@ -42,7 +43,7 @@ def days_above_column(threshold: float) -> str:
     return f"days_above_{threshold:g}"
 
 
-def days_above(predictions: xr.DataArray, thresholds: Sequence[float] = (20.0, 25.0),
+def days_above(predictions: xr.DataArray, thresholds: Sequence[float] = THRESHOLDS,
                months: Sequence[int] = (6, 7, 8), year: int | None = None) -> pd.DataFrame:
     """Per reach, the number of days of a season whose predicted temperature is above each threshold.
 

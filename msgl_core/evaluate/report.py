@@ -54,11 +54,12 @@ def holdout_water_years(predictions: xr.Dataset, cfg: RunConfig) -> pd.DataFrame
     time, test, pred, obs, held = _test_days(predictions, cfg)
     error = (pred[:, held] - obs[:, held]) ** 2
     observed = np.isfinite(error)
+    squared = np.where(observed, error, 0.0)
     years = water_year(time[test])
     unique = np.unique(years)
     shape = (len(unique), int(held.sum()))  # (water years, held-out reaches)
     n_obs = np.array([observed[years == y].sum(axis=0) for y in unique], dtype=int).reshape(shape)
-    sse = np.array([np.where(observed, error, 0.0)[years == y].sum(axis=0) for y in unique]).reshape(shape)
+    sse = np.array([squared[years == y].sum(axis=0) for y in unique]).reshape(shape)
     frame = pd.DataFrame({"reach_id": np.tile(predictions["reach"].values[held].astype(str), len(unique)),
                           "water_year": np.repeat(unique, held.sum()), "n_obs": n_obs.ravel(), "sse": sse.ravel()})
     return frame[frame["n_obs"] > 0].sort_values(["reach_id", "water_year"]).reset_index(drop=True)
